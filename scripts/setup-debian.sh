@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hyve builds and tests with. Idempotent; run as root
+# (or with sudo) on Debian 12. Each package and why:
+#   build-essential python3      node-gyp's toolchain for the native addon
+#   libzydis-dev                 x86 decoder for the PVM instruction-fixup layer
+#   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
+#                                host-side decompression of bzImage payloads and initrds
+#   linux-source-6.1 flex bison bc libelf-dev libssl-dev
+#                                building the default guest's minimal kernel
+#   busybox-static               the default guest's userland
+#   cpio                         inspecting initramfs images by hand (tests use our own writer)
+#   tmux                         driving the CLI in a pseudo-terminal in tests
+set -euo pipefail
+packages=(
+  build-essential python3
+  libzydis-dev
+  zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
+  linux-source-6.1 flex bison bc libelf-dev libssl-dev
+  busybox-static cpio tmux
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
