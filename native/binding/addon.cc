@@ -1,0 +1,298 @@
+// Node-API surface of the VMM: one `Vm` object per machine, plus helpers for tests and
+// the benchmark. Console output and the exit are marshalled to the JS thread through a
+// single thread-safe function, so console bytes always arrive before the exit event.
+#include "boot/linux_loader.h"
+#include "util/error.h"
+#include "vmm/machine.h"
+
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace {
+
+using hyve::ConsolePort;
+using hyve::Machine;
+using hyve::MachineConfig;
+using hyve::MachineExit;
+
+Napi::Error toJsError(Napi::Env env, const std::exception& e) {
+  Napi::Error error = Napi::Error::New(env, e.what());
+  if (auto* hyveError = dynamic_cast<const hyve::Error*>(&e)) {
+    error.Set("code", Napi::String::New(env, hyve::errorCodeName(hyveError->code())));
+  } else {
+    error.Set("code", Napi::String::New(env, "HYVE_INTERNAL"));
+  }
+  return error;
+}
+
+// Reads an optional property with a type check that names the field on mismatch.
+template <typename T>
+std::optional<T> optionalField(const Napi::Object& object, const char* name);
+
+template <>
+std::optional<std::string> optionalField(const Napi::Object& object, const char* name) {
+  Napi::Value value = object.Get(name);
+  if (value.IsUndefined() || value.IsNull()) return std::nullopt;
+  if (!value.IsString()) throw hyve::Error(hyve::ErrorCode::BadConfig, std::string(name) + " must be a string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+template <>
+std::optional<double> optionalField(const Napi::Object& object, const char* name) {
+  Napi::Value value = object.Get(name);
+  if (value.IsUndefined() || value.IsNull()) return std::nullopt;
+  if (!value.IsNumber()) throw hyve::Error(hyve::ErrorCode::BadConfig, std::string(name) + " must be a number");
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+template <>
+std::optional<bool> optionalField(const Napi::Object& object, const char* name) {
+  Napi::Value value = object.Get(name);
+  if (value.IsUndefined() || value.IsNull()) return std::nullopt;
+  if (!value.IsBoolean()) throw hyve::Error(hyve::ErrorCode::BadConfig, std::string(name) + " must be a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
+uint64_t wholeNumber(double value, const char* name, double max) {
+  if (!(value >= 0) || value > max || value != static_cast<double>(static_cast<uint64_t>(value))) {
+    throw hyve::Error(hyve::ErrorCode::BadConfig, std::string(name) + " must be a whole number between 0 and " +
+                                                      std::to_string(static_cast<uint64_t>(max)));
+  }
+  return static_cast<uint64_t>(value);
+}
+
+MachineConfig parseConfig(const Napi::Object& object) {
+  MachineConfig config;
+  auto kernel = optionalField<std::string>(object, "kernel");
+  if (!kernel || kernel->empty()) throw hyve::Error(hyve::ErrorCode::BadConfig, "kernel is required");
+  config.kernelPath = *kernel;
+  config.initrdPath = optionalField<std::string>(object, "initrd").value_or("");
+  config.cmdline = optionalField<std::string>(object, "cmdline").value_or("");
+  if (auto mib = optionalField<double>(object, "memoryMiB")) {
+    config.memoryBytes = wholeNumber(*mib, "memoryMiB", 1 << 24) << 20;
+  }
+  if (auto cpus = optionalField<double>(object, "cpus")) config.cpus = static_cast<uint32_t>(wholeNumber(*cpus, "cpus", 1024));
+  config.acpi = optionalField<bool>(object, "acpi").value_or(true);
+  config.mpTable = optionalField<bool>(object, "mpTable").value_or(true);
+  config.rtcUtc = optionalField<bool>(object, "rtcUtc").value_or(true);
+  config.x2apic = optionalField<bool>(object, "x2apic").value_or(true);
+  config.exitOnUnhandledIo = optionalField<bool>(object, "exitOnUnhandledIo").value_or(false);
+  config.pvhEntry = optionalField<bool>(object, "pvhEntry").value_or(false);
+  return config;
+}
+
+// Bytes and events produced on vCPU threads, waiting for the JS thread.
+struct Outbox {
+  std::mutex mutex;
+  std::string console[2];
+  std::vector<std::string> logs;
+  std::optional<MachineExit> exit;
+  bool scheduled = false;
+};
+
+class VmObject : public Napi::ObjectWrap<VmObject> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Vm",
+                       {InstanceMethod<&VmObject::start>("start"), InstanceMethod<&VmObject::writeConsole>("writeConsole"),
+                        InstanceMethod<&VmObject::stop>("stop"), InstanceMethod<&VmObject::stats>("stats"),
+                        InstanceMethod<&VmObject::close>("close")});
+  }
+
+  explicit VmObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VmObject>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      Napi::TypeError::New(env, "new Vm(config): config object required").ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object options = info[0].As<Napi::Object>();
+    try {
+      MachineConfig config = parseConfig(options);
+      Napi::Value onConsole = options.Get("onConsole");
+      Napi::Value onLog = options.Get("onLog");
+      if (onConsole.IsFunction()) onConsole_ = Napi::Persistent(onConsole.As<Napi::Function>());
+      if (onLog.IsFunction()) onLog_ = Napi::Persistent(onLog.As<Napi::Function>());
+      outbox_ = std::make_shared<Outbox>();
+      tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "hyve-vm",
+                                            0, 1);
+      tsfn_.Unref(env);  // only a running VM keeps the process alive
+      config.onConsoleOutput = [this](ConsolePort port, std::span<const uint8_t> bytes) {
+        post([&](Outbox& box) { box.console[static_cast<uint32_t>(port)].append(bytes.begin(), bytes.end()); });
+      };
+      config.onLog = [this](const std::string& line) { post([&](Outbox& box) { box.logs.push_back(line); }); };
+      machine_ = std::make_unique<Machine>(std::move(config));
+    } catch (const std::exception& e) {
+      if (tsfn_) tsfn_.Release();
+      tsfn_ = {};
+      toJsError(env, e).ThrowAsJavaScriptException();
+    }
+  }
+
+  ~VmObject() override { shutdown(); }
+
+ private:
+  // Runs `fill` under the outbox lock and schedules one flush on the JS thread.
+  template <typename Fill>
+  void post(Fill&& fill) {
+    bool schedule;
+    {
+      std::lock_guard lock(outbox_->mutex);
+      fill(*outbox_);
+      schedule = !outbox_->scheduled;
+      outbox_->scheduled = true;
+    }
+    if (schedule && tsfn_) {
+      tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) { flush(env); });
+    }
+  }
+
+  void flush(Napi::Env env) {
+    std::string console[2];
+    std::vector<std::string> logs;
+    std::optional<MachineExit> exit;
+    {
+      std::lock_guard lock(outbox_->mutex);
+      for (int i = 0; i < 2; ++i) console[i].swap(outbox_->console[i]);
+      logs.swap(outbox_->logs);
+      exit.swap(outbox_->exit);
+      outbox_->scheduled = false;
+    }
+    Napi::HandleScope scope(env);
+    for (const auto& line : logs) {
+      if (!onLog_.IsEmpty()) onLog_.Call({Napi::String::New(env, line)});
+    }
+    for (uint32_t port = 0; port < 2; ++port) {
+      if (!console[port].empty() && !onConsole_.IsEmpty()) {
+        onConsole_.Call({Napi::Number::New(env, port), Napi::Buffer<char>::Copy(env, console[port].data(), console[port].size())});
+      }
+    }
+    if (exit && !deferred_.empty()) {
+      Napi::Object result = Napi::Object::New(env);
+      static const char* names[] = {"poweroff", "error", "reboot", "triple-fault"};
+      int code = static_cast<int>(exit->outcome);
+      result.Set("outcome", Napi::String::New(env, names[code]));
+      result.Set("code", Napi::Number::New(env, code));
+      result.Set("message", Napi::String::New(env, exit->message));
+      auto deferred = std::move(deferred_.front());
+      deferred_.clear();
+      deferred.Resolve(result);
+      tsfn_.Unref(env);
+    }
+  }
+
+  Napi::Value start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!machine_ || started_) {
+      Napi::Error::New(env, started_ ? "VM already started" : "VM is closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    started_ = true;
+    deferred_.push_back(Napi::Promise::Deferred::New(env));
+    Napi::Promise promise = deferred_.back().Promise();
+    tsfn_.Ref(env);
+    machine_->start([this](const MachineExit& exit) { post([&](Outbox& box) { box.exit = exit; }); });
+    return promise;
+  }
+
+  Napi::Value writeConsole(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!machine_ || info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBuffer()) {
+      Napi::TypeError::New(env, "writeConsole(port: 0|1, data: Buffer)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    uint32_t port = info[0].As<Napi::Number>().Uint32Value();
+    if (port > 1) {
+      Napi::RangeError::New(env, "console port must be 0 (COM1) or 1 (COM2)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto buffer = info[1].As<Napi::Buffer<uint8_t>>();
+    machine_->writeConsole(static_cast<ConsolePort>(port), {buffer.Data(), buffer.Length()});
+    return env.Undefined();
+  }
+
+  Napi::Value stop(const Napi::CallbackInfo& info) {
+    if (machine_) machine_->stop();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!machine_) return env.Null();
+    hyve::MachineStats s = machine_->stats();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("hypervisor", s.hypervisor);
+    out.Set("pvm", s.pvm);
+    out.Set("setupMs", s.setupMs);
+    out.Set("firstRunMs", s.firstRunMs);
+    out.Set("firstConsoleByteMs", s.firstConsoleByteMs);
+    out.Set("kernelFormat", s.kernelFormat);
+    out.Set("kernelCompression", s.kernelCompression);
+    out.Set("bootPath", s.bootPath);
+    out.Set("decompressMs", s.decompressMs);
+    Napi::Array args = Napi::Array::New(env, s.addedKernelArguments.size());
+    for (size_t i = 0; i < s.addedKernelArguments.size(); ++i) args.Set(i, s.addedKernelArguments[i]);
+    out.Set("addedKernelArguments", args);
+    Napi::Object exits = Napi::Object::New(env);
+    for (const auto& [key, count] : s.exits) exits.Set(key, Napi::Number::New(env, static_cast<double>(count)));
+    out.Set("exits", exits);
+    return out;
+  }
+
+  Napi::Value close(const Napi::CallbackInfo& info) {
+    shutdown();
+    return info.Env().Undefined();
+  }
+
+  void shutdown() {
+    if (machine_) {
+      machine_->stop();
+      machine_->wait();
+      machine_.reset();
+    }
+    if (tsfn_) {
+      tsfn_.Release();
+      tsfn_ = {};
+    }
+  }
+
+  std::unique_ptr<Machine> machine_;
+  std::shared_ptr<Outbox> outbox_;
+  Napi::ThreadSafeFunction tsfn_;
+  Napi::FunctionReference onConsole_, onLog_;
+  std::vector<Napi::Promise::Deferred> deferred_;
+  bool started_ = false;
+};
+
+Napi::Value inspectKernel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "inspectKernel(path: string)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  try {
+    hyve::KernelInfo k = hyve::inspectKernel(info[0].As<Napi::String>().Utf8Value());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("format", k.format);
+    out.Set("compression", k.compression);
+    out.Set("payloadBytes", static_cast<double>(k.payloadBytes));
+    out.Set("decompressedBytes", static_cast<double>(k.decompressedBytes));
+    out.Set("decompressMs", k.decompressMs);
+    return out;
+  } catch (const std::exception& e) {
+    toJsError(env, e).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Vm", VmObject::define(env));
+  exports.Set("inspectKernel", Napi::Function::New(env, inspectKernel));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(hyve, init)

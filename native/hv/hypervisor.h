@@ -1,0 +1,145 @@
+// The boundary between hyve and the host's hypervisor API. Everything above this
+// header (devices, loader, machine) is backend-neutral; KVM lives in hv/kvm/, and a
+// macOS Hypervisor.framework backend would be a sibling implementing the same classes.
+#pragma once
+
+#include "vmm/interrupts.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace hyve::hv {
+
+struct Registers {
+  uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+  uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+  uint64_t rip, rflags;
+};
+
+struct Segment {
+  uint64_t base;
+  uint32_t limit;
+  uint16_t selector;
+  uint8_t type, present, dpl, db, s, l, g, avl, unusable;
+};
+
+struct DescriptorTable {
+  uint64_t base;
+  uint16_t limit;
+};
+
+struct SpecialRegisters {
+  Segment cs, ds, es, fs, gs, ss, tr, ldt;
+  DescriptorTable gdt, idt;
+  uint64_t cr0, cr2, cr3, cr4, cr8, efer, apicBase;
+};
+
+struct CpuidEntry {
+  uint32_t function, index, flags;
+  uint32_t eax, ebx, ecx, edx;
+};
+
+struct Msr {
+  uint32_t index;
+  uint64_t value;
+};
+
+// Why a vCPU stopped running guest code.
+struct VcpuExit {
+  enum class Kind {
+    PortIo,             // io: port, size, write, data
+    Mmio,               // mmio: address, write, data
+    Halt,               // HLT with the in-kernel LAPIC absent (rare with an irqchip)
+    Shutdown,           // triple fault
+    SystemReset,        // the hypervisor reports a guest reset request
+    SystemShutdown,     // the hypervisor reports a guest poweroff request
+    EmulationFailure,   // the host's instruction emulator gave up: instruction bytes below
+    Interrupted,        // a signal or requestStop() interrupted the run
+    InternalError,      // other hypervisor-internal failure
+    Unknown,
+  };
+  Kind kind = Kind::Unknown;
+  uint32_t rawReason = 0;     // backend-specific, for diagnostics
+  // PortIo / Mmio
+  uint64_t address = 0;
+  bool write = false;
+  uint32_t size = 0;          // bytes per access
+  uint32_t count = 1;         // repetitions (string I/O)
+  std::span<uint8_t> data;    // size*count bytes, owned by the vCPU; fill it for reads
+  // EmulationFailure / InternalError
+  uint32_t suberror = 0;
+  std::vector<uint8_t> instruction;  // bytes at RIP, when the backend reports them
+  std::vector<uint64_t> details;     // raw backend words
+};
+
+// Pending-exception injection (e.g. #UD, #BP) for the instruction-fixup layer.
+struct ExceptionInjection {
+  uint8_t vector;
+  std::optional<uint32_t> errorCode;
+};
+
+class Vcpu {
+ public:
+  virtual ~Vcpu() = default;
+  virtual uint32_t id() const = 0;
+
+  // Runs the vCPU until the next exit that needs user space. Call from the vCPU's own thread.
+  virtual VcpuExit run() = 0;
+  // Makes the current or next run() on this vCPU return Interrupted. Safe from any thread.
+  virtual void requestStop() = 0;
+  // Must be called on the vCPU's thread before run(): lets requestStop() signal it.
+  virtual void bindToCurrentThread() = 0;
+
+  virtual Registers registers() const = 0;
+  virtual void setRegisters(const Registers& regs) = 0;
+  virtual SpecialRegisters specialRegisters() const = 0;
+  virtual void setSpecialRegisters(const SpecialRegisters& sregs) = 0;
+  virtual void setCpuid(std::span<const CpuidEntry> entries) = 0;
+  virtual std::vector<Msr> msrs(std::span<const uint32_t> indices) const = 0;
+  virtual void setMsrs(std::span<const Msr> msrs) = 0;
+  virtual void injectException(const ExceptionInjection& exception) = 0;
+  // Guest-virtual to guest-physical translation with the vCPU's current page tables.
+  virtual std::optional<uint64_t> translate(uint64_t guestVirtual) const = 0;
+  // What PC firmware leaves behind before an OS loader runs: LINT0 = ExtINT,
+  // LINT1 = NMI, x87/SSE control words at their defaults.
+  virtual void applyFirmwareDefaults() = 0;
+};
+
+struct MemorySlot {
+  uint32_t slot;
+  uint64_t guestAddress;
+  uint64_t size;
+  void* host;
+};
+
+class Vm : public InterruptController {
+ public:
+  ~Vm() override = default;
+  virtual void mapMemory(const MemorySlot& slot) = 0;
+  // Creates the in-kernel (or backend) local APICs, IOAPIC, PIC and PIT.
+  virtual void createPlatform() = 0;
+  virtual std::unique_ptr<Vcpu> createVcpu(uint32_t id) = 0;
+  // CPUID leaves the backend can virtualise, before hyve's policy edits them.
+  virtual std::vector<CpuidEntry> supportedCpuid() const = 0;
+  // MSR indices the backend saves/restores (for snapshots and boot-time setup).
+  virtual std::vector<uint32_t> msrIndexList() const = 0;
+};
+
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;
+  // Opens the host's hypervisor. Throws Error(NoKvm / KvmAccess) with a fix-it message.
+  static std::unique_ptr<Hypervisor> open();
+  virtual std::unique_ptr<Vm> createVm() = 0;
+  virtual std::string name() const = 0;          // "kvm", "kvm-pvm", ...
+  // True when guest kernel mode runs under the host's instruction emulator (PVM).
+  virtual bool emulatesGuestKernel() const = 0;
+  virtual uint32_t maxVcpus() const = 0;
+};
+
+}  // namespace hyve::hv

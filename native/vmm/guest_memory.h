@@ -1,0 +1,58 @@
+// Guest RAM: host mappings for guest-physical ranges, with bounds-checked access.
+// Every address or length that comes from the guest goes through slice()/read()/write(),
+// which refuse ranges that are not entirely inside one RAM region.
+#pragma once
+
+#include "util/mapping.h"
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+namespace hyve {
+
+struct MemoryRegion {
+  uint64_t guestAddress;
+  uint64_t size;
+  uint8_t* host;
+};
+
+class GuestMemory {
+ public:
+  // Reserves `bytes` of RAM: below the PCI hole, and above 4 GiB for the rest.
+  // Throws Error(Memory) if the host cannot reserve it.
+  explicit GuestMemory(uint64_t bytes);
+
+  uint64_t totalBytes() const { return totalBytes_; }
+  const std::vector<MemoryRegion>& regions() const { return regions_; }
+  // End of RAM below 4 GiB.
+  uint64_t lowRamEnd() const;
+
+  // Host view of [gpa, gpa+length), or an empty span if any byte is outside RAM.
+  std::span<uint8_t> slice(uint64_t gpa, uint64_t length) const;
+  bool read(uint64_t gpa, void* out, uint64_t length) const;
+  bool write(uint64_t gpa, const void* data, uint64_t length) const;
+
+  template <typename T>
+  std::optional<T> readObject(uint64_t gpa) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T value;
+    if (!read(gpa, &value, sizeof(T))) return std::nullopt;
+    return value;
+  }
+  template <typename T>
+  bool writeObject(uint64_t gpa, const T& value) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return write(gpa, &value, sizeof(T));
+  }
+
+ private:
+  uint64_t totalBytes_;
+  Mapping mapping_;  // one host mapping; regions are windows into it
+  std::vector<MemoryRegion> regions_;
+};
+
+}  // namespace hyve

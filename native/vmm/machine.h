@@ -1,0 +1,143 @@
+// One virtual machine: guest memory, the platform devices, the loaded kernel and one
+// thread per vCPU (the bhyve/xhyve model). The hypervisor is reached only through
+// hv/hypervisor.h.
+#pragma once
+
+#include "hv/hypervisor.h"
+#include "vmm/guest_memory.h"
+#include "vmm/io_bus.h"
+#include "vmm/machine_control.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hyve {
+
+class Uart16550;
+class CmosRtc;
+class I8042;
+class AcpiPm;
+class ResetControl;
+class PciBus;
+class Hpet;
+struct LoadedLinux;
+namespace pvm {
+class InstructionFixup;
+}
+
+enum class ConsolePort : uint32_t { Com1 = 0, Com2 = 1 };
+
+struct MachineConfig {
+  uint64_t memoryBytes = 512ull << 20;
+  uint32_t cpus = 1;
+  std::string kernelPath;
+  std::string initrdPath;  // empty: none
+  std::string cmdline;
+  bool acpi = true;        // xhyve -A
+  bool mpTable = true;     // xhyve -Y turns it off
+  bool rtcUtc = true;      // xhyve -u
+  bool x2apic = true;
+  bool exitOnUnhandledIo = false;  // xhyve -e
+  bool pvhEntry = false;   // enter a vmlinux through its PVH note instead of the 64-bit entry
+  // Called from vCPU threads with console bytes; keep it cheap.
+  std::function<void(ConsolePort, std::span<const uint8_t>)> onConsoleOutput;
+  // Human-readable VMM notices (e.g. kernel arguments added for PVM).
+  std::function<void(const std::string&)> onLog;
+};
+
+struct MachineExit {
+  ExitOutcome outcome;
+  std::string message;  // why, for errors; empty for a clean poweroff
+};
+
+struct MachineStats {
+  std::string hypervisor;
+  bool pvm = false;
+  // Milliseconds from Machine construction to each event; negative if not reached.
+  double setupMs = -1, firstRunMs = -1, firstConsoleByteMs = -1;
+  std::string kernelFormat, kernelCompression, bootPath;
+  double decompressMs = 0;
+  std::vector<std::string> addedKernelArguments;
+  std::map<std::string, uint64_t> exits;  // "io:com1", "mmio:hpet", "fixup:int3", ...
+};
+
+class Machine final : public MachineControl {
+ public:
+  // Builds the whole VM; throws hyve::Error with a fix-it message on bad configuration.
+  explicit Machine(MachineConfig config);
+  ~Machine() override;
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  // Starts the vCPU threads. `onExit` runs once, on whichever thread ended the VM.
+  void start(std::function<void(const MachineExit&)> onExit);
+  void requestExit(ExitOutcome outcome) override;
+  // Ends the VM from the host side (outcome Error, "stopped by host").
+  void stop();
+  // Blocks until the VM has ended and every vCPU thread has been joined.
+  MachineExit wait();
+
+  // Queues host input for a console; it enters the UART FIFO as the guest drains it.
+  void writeConsole(ConsolePort port, std::span<const uint8_t> data);
+
+  MachineStats stats() const;
+
+ private:
+  struct VcpuRunner;
+  void buildDevices();
+  void loadGuest();
+  void createVcpus();
+  void runVcpu(VcpuRunner& runner);
+  bool handlePortIo(VcpuRunner& runner, const hv::VcpuExit& exit);
+  bool handleMmio(VcpuRunner& runner, const hv::VcpuExit& exit);
+  void finish(ExitOutcome outcome, std::string message);
+  void feedConsole(ConsolePort port);
+  double msSinceCreation() const;
+  std::string describeVcpu(hv::Vcpu& vcpu) const;
+
+  MachineConfig config_;
+  std::chrono::steady_clock::time_point created_;
+  std::unique_ptr<hv::Hypervisor> hypervisor_;
+  std::unique_ptr<hv::Vm> vm_;
+  std::unique_ptr<GuestMemory> memory_;
+  IoBus pio_;
+  IoBus mmio_;
+
+  std::unique_ptr<Uart16550> com1_, com2_;
+  std::unique_ptr<CmosRtc> rtc_;
+  std::unique_ptr<I8042> i8042_;
+  std::unique_ptr<AcpiPm> acpiPm_;
+  std::unique_ptr<ResetControl> resetControl_;
+  std::unique_ptr<PciBus> pci_;
+  std::unique_ptr<Hpet> hpet_;
+
+  std::unique_ptr<LoadedLinux> loaded_;
+  std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
+  MachineStats bootStats_;  // filled while building; counters come from the runners
+
+  std::mutex consoleMutex_;
+  std::deque<uint8_t> pendingInput_[2];
+
+  std::mutex exitMutex_;
+  std::condition_variable exited_;
+  std::optional<MachineExit> exit_;
+  std::function<void(const MachineExit&)> onExit_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> firstRunNs_{-1};
+  std::atomic<int64_t> firstConsoleNs_{-1};
+  bool joined_ = false;
+};
+
+}  // namespace hyve
