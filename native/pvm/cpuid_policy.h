@@ -1,0 +1,27 @@
+// What a guest may see and is told on a PVM host, where its kernel mode runs under KVM's
+// instruction emulator: CPUID bits for instructions the emulator cannot execute are hidden,
+// and a few kernel arguments cover what hiding alone did not keep away (measured; see
+// /work/shared/PVM-NOTES.md). Only for PVM hosts: on hardware KVM none of this applies.
+#pragma once
+
+#include "hv/hypervisor.h"
+
+#include <string>
+#include <vector>
+
+namespace hyve::pvm {
+
+// Clears, in place, the CPUID bits of features whose instructions the emulator cannot run
+// but the kernel would use in kernel mode, and zeroes leaf 0xd (no XSAVE state).
+void applyPvmCpuidPolicy(std::vector<hv::CpuidEntry>& entries);
+
+// Kernel arguments to add for a PVM guest, leaving out those the user already gave
+// (a user's clearcpuid= list is merged: the returned one includes theirs).
+// The caller prints them, and must add them before any "--" (see withKernelArguments).
+std::vector<std::string> pvmKernelArguments(const std::string& existingCmdline);
+
+// `cmdline` with `arguments` added as kernel arguments: before a " -- " separator, whose
+// tail belongs to init, otherwise at the end.
+std::string withKernelArguments(const std::string& cmdline, const std::vector<std::string>& arguments);
+
+}  // namespace hyve::pvm

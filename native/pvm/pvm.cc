@@ -1,0 +1,13 @@
+#include "pvm/pvm.h"
+
+#include <unistd.h>
+
+namespace hyve::pvm {
+
+bool hostIsPvm() {
+  // The module registers itself in sysfs whether built in or loaded; PVM exposes no
+  // KVM capability that would identify it through the API.
+  return ::access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+}  // namespace hyve::pvm
