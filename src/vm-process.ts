@@ -1,0 +1,150 @@
+/**
+ * The parent's handle on one VM child process: starts it, streams console bytes,
+ * forwards input, and reports how it ended. A crash or SIGKILL of the child becomes
+ * an outcome here, never an exception in the caller's process.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ExitOutcome, VmStats } from './native.js';
+import type { ChildConfig, ChildMessage, ParentMessage } from './protocol.js';
+
+/** How the VM ended. `code` follows xhyve: 0 poweroff/halt, 1 error, 2 reboot, 3 triple fault. */
+export interface VmExit {
+  outcome: ExitOutcome;
+  code: number;
+  /** Why it ended, for errors (empty for a clean poweroff). */
+  message: string;
+  /** Set when the child process itself died (crash, SIGKILL) rather than the guest ending. */
+  signal?: NodeJS.Signals | null;
+  stats: VmStats | null;
+}
+
+/** An error the VMM reported before the guest could run (bad kernel, no /dev/kvm, ...). */
+export class VmStartError extends Error {
+  constructor(
+    message: string,
+    /** A stable code such as HYVE_BAD_KERNEL, HYVE_NO_KVM, HYVE_MEMORY. */
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'VmStartError';
+  }
+}
+
+interface VmProcessEvents {
+  console: [port: number, data: Buffer];
+  log: [line: string];
+}
+
+const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.js');
+
+export class VmProcess extends EventEmitter<VmProcessEvents> {
+  /** Resolves once the VM has ended, however it ended. Never rejects. */
+  readonly exited: Promise<VmExit>;
+  /** Resolves when the guest starts running; rejects with VmStartError if it never does. */
+  readonly started: Promise<VmStats | null>;
+  readonly pid: number | undefined;
+  private readonly child: ChildProcess;
+  private exitInfo: VmExit | undefined;
+
+  constructor(config: ChildConfig) {
+    super();
+    this.child = fork(childScript, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    this.pid = this.child.pid;
+    let resolveStarted!: (stats: VmStats | null) => void;
+    let rejectStarted!: (error: Error) => void;
+    this.started = new Promise((resolve, reject) => {
+      resolveStarted = resolve;
+      rejectStarted = reject;
+    });
+    this.started.catch(() => {}); // observed through exited as well
+    let startError: VmStartError | undefined;
+    let reported: VmExit | undefined;
+    this.child.on('message', (message: ChildMessage) => {
+      switch (message.type) {
+        case 'console':
+          this.emit('console', message.port, Buffer.from(message.data, 'base64'));
+          break;
+        case 'log':
+          this.emit('log', message.line);
+          break;
+        case 'started':
+          resolveStarted(message.stats);
+          break;
+        case 'exit':
+          reported = { outcome: message.outcome, code: message.code, message: message.message, stats: message.stats };
+          break;
+        case 'error':
+          startError = new VmStartError(message.message, message.code);
+          rejectStarted(startError);
+          break;
+        case 'stats':
+          this.statsWaiters.shift()?.(message.stats);
+          break;
+      }
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        const exit: VmExit = reported ?? {
+          outcome: 'error',
+          code: 1,
+          message: startError
+            ? startError.message
+            : signal
+              ? `the VM process was killed by ${signal}`
+              : `the VM process exited with status ${code} before the guest ended`,
+          signal,
+          stats: null,
+        };
+        this.exitInfo = exit;
+        rejectStarted(startError ?? new VmStartError(exit.message, 'HYVE_VM_DIED'));
+        for (const waiter of this.statsWaiters.splice(0)) waiter(null);
+        resolve(exit);
+      });
+    });
+    this.post({ type: 'start', config });
+  }
+
+  private readonly statsWaiters: ((stats: VmStats | null) => void)[] = [];
+
+  /** How the VM ended, once it has. */
+  get exit(): VmExit | undefined {
+    return this.exitInfo;
+  }
+
+  /** Sends bytes to a guest serial port (0 = COM1, 1 = COM2). */
+  write(data: string | Uint8Array, port = 0): void {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    this.post({ type: 'input', port, data: bytes.toString('base64') });
+  }
+
+  /** Current VMM counters (exits by reason, timings). Null once the VM is gone. */
+  stats(): Promise<VmStats | null> {
+    if (this.exitInfo) return Promise.resolve(this.exitInfo.stats);
+    return new Promise((resolve) => {
+      this.statsWaiters.push(resolve);
+      this.post({ type: 'stats' });
+    });
+  }
+
+  /** Ends the VM from the host side (outcome 'error'), then waits for the process. */
+  async stop(): Promise<VmExit> {
+    this.post({ type: 'stop' });
+    return this.exited;
+  }
+
+  /** SIGKILLs the VM process. */
+  kill(): Promise<VmExit> {
+    if (!this.exitInfo) this.child.kill('SIGKILL');
+    return this.exited;
+  }
+
+  private post(message: ParentMessage): void {
+    if (this.child.connected) this.child.send(message);
+  }
+}

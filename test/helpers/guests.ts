@@ -1,0 +1,43 @@
+/**
+ * Bespoke test guests: freestanding C programs in test/guests/, compiled with the
+ * system gcc into a cache (never committed) and booted through hyve's normal loader.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const guestsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'guests');
+const runtimeDir = path.join(guestsDir, 'runtime');
+const runtimeFiles = ['start.S', 'lib.c', 'guest.h', 'guest.ld'].map((f) => path.join(runtimeDir, f));
+
+const cflags = [
+  '-ffreestanding', '-fno-pic', '-no-pie', '-nostdlib', '-static', '-mno-red-zone', '-mgeneral-regs-only',
+  '-fno-stack-protector', '-O2', '-Wall', '-Wextra', '-Werror', '-Wl,--build-id=none,--no-warn-rwx-segments',
+];
+
+/** Names of the available test guests (test/guests/NAME.c). */
+export function guestNames(): string[] {
+  return readdirSync(guestsDir).filter((f) => f.endsWith('.c')).map((f) => f.slice(0, -2));
+}
+
+/** Compiles test/guests/NAME.c (cached by content) and returns the ELF path. */
+export function buildGuest(name: string): string {
+  const source = path.join(guestsDir, `${name}.c`);
+  if (!existsSync(source)) throw new Error(`no test guest ${source}`);
+  const hash = createHash('sha256');
+  for (const file of [...runtimeFiles, source]) hash.update(readFileSync(file));
+  hash.update(cflags.join(' '));
+  const cacheDir = path.join(os.tmpdir(), 'hyve-test-guests');
+  mkdirSync(cacheDir, { recursive: true });
+  const output = path.join(cacheDir, `${name}-${hash.digest('hex').slice(0, 16)}.elf`);
+  if (!existsSync(output)) {
+    const partial = `${output}.${process.pid}.tmp`;
+    execFileSync('gcc', [...cflags, `-I${guestsDir}`, '-T', path.join(runtimeDir, 'guest.ld'), '-o', partial,
+      path.join(runtimeDir, 'start.S'), path.join(runtimeDir, 'lib.c'), source], { stdio: 'pipe' });
+    renameSync(partial, output);
+  }
+  return output;
+}

@@ -1,0 +1,90 @@
+/**
+ * The platform devices, exercised by bespoke guests booted through the real loader and
+ * VMM: each guest prints what it observed on COM1 and ends the VM its own way.
+ */
+import { describe, expect, test } from 'vitest';
+import { startVm, type VmProcess } from 'hyve';
+import { buildGuest } from './helpers/guests.js';
+
+/** Collects COM1 output and resolves when `pattern` appears. */
+function consoleOf(vm: VmProcess) {
+  let text = '';
+  const waiters: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  vm.on('console', (port, data) => {
+    if (port !== 0) return;
+    text += data.toString('latin1');
+    for (const w of [...waiters]) {
+      const match = text.match(w.pattern);
+      if (match) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(match);
+      }
+    }
+  });
+  return {
+    get text() {
+      return text;
+    },
+    waitFor(pattern: RegExp): Promise<RegExpMatchArray> {
+      const match = text.match(pattern);
+      if (match) return Promise.resolve(match);
+      return new Promise((resolve) => waiters.push({ pattern, resolve }));
+    },
+  };
+}
+
+async function runGuest(name: string, options: { cmdline?: string; cpus?: number } = {}) {
+  const vm = startVm({ kernel: buildGuest(name), memoryMiB: 64, ...options });
+  const console = consoleOf(vm);
+  const exit = await vm.exited;
+  return { exit, output: console.text };
+}
+
+describe('bespoke guests', () => {
+  test('UART: output reaches the host and host input is echoed back', async () => {
+    const vm = startVm({ kernel: buildGuest('uart'), memoryMiB: 64 });
+    const console = consoleOf(vm);
+    await console.waitFor(/type a line/);
+    vm.write('hello from the host, a line longer than one sixteen-byte FIFO\n');
+    const [, echoed] = await console.waitFor(/echo \[(.*)\]/);
+    expect(echoed).toBe('hello from the host, a line longer than one sixteen-byte FIFO');
+    const exit = await vm.exited;
+    expect(exit).toMatchObject({ outcome: 'poweroff', code: 0 });
+  });
+
+  test('RTC: the guest reads the current UTC date from CMOS', async () => {
+    const { exit, output } = await runGuest('rtc');
+    expect(exit.code).toBe(0);
+    const match = output.match(/rtc (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)/);
+    expect(match, output).not.toBeNull();
+    const guestTime = Date.parse(match![1]!);
+    expect(Math.abs(guestTime - Date.now())).toBeLessThan(10 * 60 * 1000);
+  });
+
+  test('PCI: a configuration-mechanism-#1 scan finds the host bridge and the LPC bridge', async () => {
+    const { exit, output } = await runGuest('pci');
+    expect(exit.code).toBe(0);
+    expect(output).toMatch(/pci 00:0x0+\.0 id 0x[0-9a-f]+ class 0x0+60000\b/);
+    expect(output).toMatch(/pci 00:0x[0-9a-f]+\.0 id 0x[0-9a-f]+ class 0x0+601[0-9a-f]{2}\b/);
+    expect(output).toContain('pci scan done');
+  });
+
+  test.each([
+    ['poweroff', 'poweroff', 0],
+    ['reboot', 'reboot', 2],
+    ['i8042-reset', 'reboot', 2],
+    ['triple-fault', 'triple-fault', 3],
+  ] as const)('power: "%s" ends the VM with outcome %s (exit code %i)', async (how, outcome, code) => {
+    const { exit, output } = await runGuest('power', { cmdline: how });
+    expect(output).toContain(`power cmdline [${how}`);
+    expect(exit).toMatchObject({ outcome, code });
+  });
+
+  test('SMP: the boot CPU starts a second vCPU with INIT/SIPI and both report in', async () => {
+    const { exit, output } = await runGuest('smp', { cpus: 2, cmdline: 'cpus=2' });
+    expect(output).toContain('cpu 0 online (bsp)');
+    expect(output).toContain('cpu 1 online');
+    expect(output).toContain('all 2 cpus online');
+    expect(exit.code).toBe(0);
+  });
+});
