@@ -60,6 +60,7 @@ struct VcpuExit {
     SystemShutdown,     // the hypervisor reports a guest poweroff request
     EmulationFailure,   // the host's instruction emulator gave up: instruction bytes below
     Interrupted,        // a signal or requestStop() interrupted the run
+    Breakpoint,         // a hardware breakpoint set with setBreakpoints(): address = RIP
     InternalError,      // other hypervisor-internal failure
     Unknown,
   };
@@ -108,6 +109,9 @@ class Vcpu {
   // What PC firmware leaves behind before an OS loader runs: LINT0 = ExtINT,
   // LINT1 = NMI, x87/SSE control words at their defaults.
   virtual void applyFirmwareDefaults() = 0;
+  // Instruction breakpoints (at most 4, guest-virtual) that stop run() with Kind::Breakpoint.
+  // An empty list removes them.
+  virtual void setBreakpoints(std::span<const uint64_t> addresses) = 0;
 };
 
 struct MemorySlot {

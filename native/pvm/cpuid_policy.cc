@@ -15,53 +15,59 @@ struct HiddenFeature {
   Reg reg;
   uint8_t bit;
   const char* name;         // as in /proc/cpuinfo, which clearcpuid= accepts since Linux 5.19
-  bool clearInKernel;       // measured: hiding the CPUID bit did not stop the kernel using it
+  bool clearInKernel;       // also pass clearcpuid=name: fails emulation and PVM ignores the mask
   const char* reason;
 };
 
-// Features the kernel would use in kernel mode, i.e. inside the emulator. User mode runs
-// natively and only loses these as optimisations (libraries fall back to baseline x86-64).
-// Kept on purpose: SSE/SSE2/SSE3 (baseline), MOVBE and RDPID (KVM emulates them),
-// RDRAND/RDSEED (instruction_fixup.cc runs them), ERMS/FSRM (rep movs is emulated),
-// BMI1, CLFLUSHOPT, x2APIC, TSC-deadline, hypervisor, PDPE1GB.
+// Features the kernel would use in kernel mode, i.e. inside PVM's emulator. User mode runs
+// natively and only loses them as optimisations.
+//
+// Measured on this host's PVM (2026-11): KVM_SET_CPUID2 is honoured for leaf 0x80000001 and
+// a few leaf-1 bits (CX16, x2APIC, TSC-deadline), but leaf 7 always reads as the host's
+// values and leaf 1 has the host's POPCNT/SSE4.x/AES/XSAVE/AVX/MOVBE/RDRAND bits forced on.
+// Hence `clearInKernel`: features whose instructions failed emulation in kernel mode are
+// also named in clearcpuid=, the only thing that keeps the kernel from using them.
+// Kept on purpose (measured to work in kernel mode): SSE/SSE2 moves, fxsave/fxrstor,
+// RDRAND/RDSEED, CLFLUSHOPT, BMI1 (tzcnt/lzcnt), ERMS/FSRM (rep movsb/stosb), and the CR4
+// bits SMEP/SMAP/UMIP, which PVM accepts and enforces. MOVBE and RDPID raise #UD in kernel
+// mode, but Linux only uses them in user mode (RDPID is not advertised anyway).
 constexpr HiddenFeature kHiddenFeatures[] = {
-    {1, 0, Reg::Ecx, 1, "pclmulqdq", false, "GHASH/CRC crypto drivers run pclmul in kernel mode"},
-    {1, 0, Reg::Ecx, 3, "monitor", false, "idle would use monitor/mwait; without it, hlt exits cleanly"},
+    {1, 0, Reg::Ecx, 1, "pclmulqdq", true, "pclmulqdq fails emulation (GHASH/CRC-T10DIF drivers)"},
+    {1, 0, Reg::Ecx, 3, "monitor", false, "idle would use monitor/mwait; hlt exits cleanly"},
     {1, 0, Reg::Ecx, 5, "vmx", false, "no nested virtualisation under an instruction emulator"},
-    {1, 0, Reg::Ecx, 9, "ssse3", false, "kernel SIMD paths (crypto, RAID6) the emulator cannot decode"},
+    {1, 0, Reg::Ecx, 9, "ssse3", true, "pshufb fails emulation (SHA/ChaCha SIMD paths)"},
     {1, 0, Reg::Ecx, 12, "fma", false, "AVX family; needs XSAVE"},
-    {1, 0, Reg::Ecx, 13, "cx16", true, "SLUB's lock cmpxchg16b failed emulation even with the bit hidden"},
-    {1, 0, Reg::Ecx, 17, "pcid", false, "keeps CR3 writes plain full flushes (no PCID tags, no invpcid)"},
-    {1, 0, Reg::Ecx, 19, "sse4_1", false, "kernel SIMD paths the emulator cannot decode"},
-    {1, 0, Reg::Ecx, 20, "sse4_2", false, "crc32c (ext4/btrfs checksums) would run the crc32 instruction"},
-    {1, 0, Reg::Ecx, 23, "popcnt", true, "hweight() used popcnt even with the bit hidden"},
-    {1, 0, Reg::Ecx, 25, "aes", false, "AES-NI crypto in kernel mode"},
-    {1, 0, Reg::Ecx, 26, "xsave", false, "FPU code would run xsave/xrstor (noxsave as well)"},
+    {1, 0, Reg::Ecx, 13, "cx16", true, "SLUB's lock cmpxchg16b fails emulation"},
+    {1, 0, Reg::Ecx, 17, "pcid", false, "PVM refuses CR4.PCIDE (#GP)"},
+    {1, 0, Reg::Ecx, 19, "sse4_1", false, "SIMD paths the emulator cannot run"},
+    {1, 0, Reg::Ecx, 20, "sse4_2", true, "crc32 fails emulation (crc32c for ext4/btrfs checksums)"},
+    {1, 0, Reg::Ecx, 23, "popcnt", true, "popcnt fails emulation (hweight)"},
+    {1, 0, Reg::Ecx, 25, "aes", true, "aesenc fails emulation (AES-NI)"},
+    {1, 0, Reg::Ecx, 26, "xsave", false, "xsave/xrstor/xgetbv fail emulation (noxsave clears it)"},
     {1, 0, Reg::Ecx, 27, "osxsave", false, "mirrors CR4.OSXSAVE; XSAVE is hidden"},
-    {1, 0, Reg::Ecx, 28, "avx", false, "needs XSAVE; kernel AVX code cannot be emulated"},
+    {1, 0, Reg::Ecx, 28, "avx", false, "needs XSAVE; vmovdqu ymm fails emulation"},
     {1, 0, Reg::Ecx, 29, "f16c", false, "AVX family; needs XSAVE"},
-    {7, 0, Reg::Ebx, 0, "fsgsbase", false, "rdgsbase/wrgsbase in entry code and context switch"},
-    {7, 0, Reg::Ebx, 2, "sgx", false, "enclave instructions (encls) are not emulated"},
+    {7, 0, Reg::Ebx, 0, "fsgsbase", true, "with it, paranoid entry (NMI, #DB, #MC) runs lsl, which fails emulation"},
+    {7, 0, Reg::Ebx, 2, "sgx", false, "enclave instructions are not emulated"},
     {7, 0, Reg::Ebx, 4, "hle", false, "TSX is not emulated"},
     {7, 0, Reg::Ebx, 5, "avx2", false, "AVX family; needs XSAVE"},
-    {7, 0, Reg::Ebx, 7, "smep", false, "a CR4 hardening bit only; not worth depending on PVM's shadow MMU for"},
-    {7, 0, Reg::Ebx, 8, "bmi2", false, "curve25519 and friends run mulx in kernel mode"},
-    {7, 0, Reg::Ebx, 10, "invpcid", false, "TLB flushes would run invpcid"},
+    {7, 0, Reg::Ebx, 8, "bmi2", true, "mulx fails emulation (curve25519 and other crypto)"},
+    {7, 0, Reg::Ebx, 10, "invpcid", false, "invpcid fails emulation"},
     {7, 0, Reg::Ebx, 11, "rtm", false, "TSX is not emulated"},
     {7, 0, Reg::Ebx, 14, "mpx", false, "bound-register instructions and XSAVE state"},
     {7, 0, Reg::Ebx, 16, "avx512f", false, "AVX-512; needs XSAVE"},
     {7, 0, Reg::Ebx, 17, "avx512dq", false, "AVX-512; needs XSAVE"},
-    {7, 0, Reg::Ebx, 19, "adx", false, "adcx/adox in kernel crypto"},
-    {7, 0, Reg::Ebx, 20, "smap", true, "stac/clac around every user access; clac seen even with the bit hidden"},
+    {7, 0, Reg::Ebx, 19, "adx", true, "adcx fails emulation (bignum crypto)"},
+    {7, 0, Reg::Ebx, 20, "smap", true, "stac/clac around every user access fail emulation"},
     {7, 0, Reg::Ebx, 21, "avx512ifma", false, "AVX-512; needs XSAVE"},
+    {7, 0, Reg::Ebx, 24, "clwb", false, "clwb fails emulation (persistent-memory flushes)"},
     {7, 0, Reg::Ebx, 26, "avx512pf", false, "AVX-512; needs XSAVE"},
     {7, 0, Reg::Ebx, 27, "avx512er", false, "AVX-512; needs XSAVE"},
     {7, 0, Reg::Ebx, 28, "avx512cd", false, "AVX-512; needs XSAVE"},
-    {7, 0, Reg::Ebx, 29, "sha_ni", false, "SHA crypto in kernel mode"},
+    {7, 0, Reg::Ebx, 29, "sha_ni", true, "sha1nexte fails emulation (SHA-NI)"},
     {7, 0, Reg::Ebx, 30, "avx512bw", false, "AVX-512; needs XSAVE"},
     {7, 0, Reg::Ebx, 31, "avx512vl", false, "AVX-512; needs XSAVE"},
     {7, 0, Reg::Ecx, 1, "avx512vbmi", false, "AVX-512; needs XSAVE"},
-    {7, 0, Reg::Ecx, 2, "umip", false, "one CR4 bit less for PVM to honour; user sgdt/sidt are rare"},
     {7, 0, Reg::Ecx, 3, "pku", false, "rdpkru/wrpkru in context switch, XSAVE-managed"},
     {7, 0, Reg::Ecx, 4, "ospke", false, "mirrors CR4.PKE; PKU is hidden"},
     {7, 0, Reg::Ecx, 5, "waitpkg", false, "udelay() would run tpause"},
@@ -85,11 +91,11 @@ constexpr HiddenFeature kHiddenFeatures[] = {
     {7, 1, Reg::Eax, 4, "avx_vnni", false, "AVX family; needs XSAVE"},
     {7, 1, Reg::Eax, 5, "avx512_bf16", false, "AVX-512; needs XSAVE"},
     {0x80000001, 0, Reg::Ecx, 2, "svm", false, "no nested virtualisation under an instruction emulator"},
-    {0x80000001, 0, Reg::Ecx, 6, "sse4a", false, "kernel SIMD paths the emulator cannot decode"},
+    {0x80000001, 0, Reg::Ecx, 6, "sse4a", false, "SIMD paths the emulator cannot run"},
     {0x80000001, 0, Reg::Ecx, 11, "xop", false, "AVX family; needs XSAVE"},
     {0x80000001, 0, Reg::Ecx, 16, "fma4", false, "AVX family; needs XSAVE"},
     {0x80000001, 0, Reg::Ecx, 21, "tbm", false, "not emulated"},
-    {0x80000001, 0, Reg::Edx, 27, "rdtscp", false, "rdtsc_ordered() would patch in rdtscp; (lfence;) rdtsc is emulated"},
+    {0x80000001, 0, Reg::Edx, 27, "rdtscp", false, "rdtscp fails emulation; rdtsc_ordered() uses (lfence;) rdtsc without it"},
 };
 
 constexpr uint32_t kXsaveLeaf = 0xd;
@@ -113,11 +119,12 @@ struct KernelArgument {
 };
 
 constexpr KernelArgument kKernelArguments[] = {
-    // CPUID masking alone did not stop the FPU init from running xrstor64 (measured).
+    // PVM forces the XSAVE bit on, and xsave/xrstor/xgetbv fail emulation (measured).
+    // Clearing XSAVE also clears everything that depends on it (AVX, AVX-512, AMX, PKU...).
     {"noxsave", "noxsave"},
-    // Speculation mitigations add verw, IBRS MSR writes, RSB stuffing and PTI CR3 switches
-    // to every kernel entry/exit: each an emulated instruction or an exit, for no benefit
-    // in a test VM.
+    // MDS buffer clearing runs verw on every return to user mode, and verw fails emulation
+    // (measured); IBRS MSR writes, RSB stuffing and PTI CR3 switches would add emulated work
+    // to every kernel entry/exit for no benefit in a test VM.
     {"mitigations", "mitigations=off"},
     // Emulated kernel code runs ~1000x slower than wall time: the lockup detectors misfire.
     {"nowatchdog", "nowatchdog"},
@@ -154,8 +161,9 @@ std::vector<std::string> splitCommas(const std::string& list) {
   return items;
 }
 
-// clearcpuid= with the user's entries (the kernel reads only the last clearcpuid= on some
-// versions) plus ours; empty when the user already clears everything we need.
+// clearcpuid= with the user's entries (the kernel reads only the last clearcpuid=) plus
+// ours; empty when the user already clears everything we need. Linux reads at most 127
+// characters of it, so the list stays short: only features whose instructions failed.
 std::string clearcpuidArgument(const std::vector<std::string>& tokens) {
   std::vector<std::string> userItems;
   for (const auto& token : tokens) {
@@ -197,7 +205,7 @@ void applyPvmCpuidPolicy(std::vector<hv::CpuidEntry>& entries) {
 std::vector<std::string> pvmKernelArguments(const std::string& existingCmdline) {
   const auto tokens = kernelTokens(existingCmdline);
   std::vector<std::string> arguments;
-  // cx16/popcnt/smap: the kernel used them although CPUID hid them (measured).
+  // PVM ignores most CPUID masking, so this is what keeps the kernel off those instructions.
   if (auto clear = clearcpuidArgument(tokens); !clear.empty()) arguments.push_back(clear);
   for (const auto& argument : kKernelArguments) {
     if (!hasKey(tokens, argument.key)) arguments.push_back(argument.argument);

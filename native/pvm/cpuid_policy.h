@@ -1,7 +1,8 @@
 // What a guest may see and is told on a PVM host, where its kernel mode runs under KVM's
 // instruction emulator: CPUID bits for instructions the emulator cannot execute are hidden,
-// and a few kernel arguments cover what hiding alone did not keep away (measured; see
-// /work/shared/PVM-NOTES.md). Only for PVM hosts: on hardware KVM none of this applies.
+// and kernel arguments cover what hiding does not keep away. PVM honours only part of
+// KVM_SET_CPUID2 (leaf 7 and most of leaf 1 read as the host's), so the clearcpuid= and
+// noxsave arguments carry most of the policy. Only for PVM hosts.
 #pragma once
 
 #include "hv/hypervisor.h"

@@ -2,6 +2,9 @@
 // (VcpuExit::Kind::EmulationFailure). Each failing instruction is decoded with Zydis in the
 // vCPU's current mode and handled per mnemonic; anything unknown is reported, not guessed.
 // One instance per vCPU thread (it owns a decoder and formatter; no shared state).
+// Measured on this host: int3, clac/stac, popcnt, cmpxchg16b and fwait reach us; PVM itself
+// runs fences, rdrand, swapgs, sysretq and iretq (and injects #UD for ud2), so those
+// handlers are fallbacks for PVM builds that differ, checked against the SDM and KVM.
 #pragma once
 
 #include "hv/hypervisor.h"

@@ -14,6 +14,7 @@
 #include "firmware/mptable.h"
 #include "pvm/cpuid_policy.h"
 #include "pvm/instruction_fixup.h"
+#include "pvm/syscall_bridge.h"
 #include "util/error.h"
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
@@ -184,7 +185,10 @@ void Machine::createVcpus() {
   cpuidOptions.x2apic = config_.x2apic;
   std::vector<hv::CpuidEntry> supported = vm_->supportedCpuid();
   bool pvm = hypervisor_->emulatesGuestKernel();
-  if (pvm) pvm::applyPvmCpuidPolicy(supported);
+  if (pvm) {
+    pvm::applyPvmCpuidPolicy(supported);
+    syscallBridge_ = std::make_unique<pvm::SyscallBridge>(*memory_);
+  }
 
   for (uint32_t id = 0; id < config_.cpus; ++id) {
     auto runner = std::make_unique<VcpuRunner>();
@@ -235,8 +239,15 @@ void Machine::runVcpu(VcpuRunner& runner) {
       expected,
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - created_).count());
   try {
+    uint32_t exitsUntilWatch = 0;
     while (!stopping_.load(std::memory_order_acquire)) {
       hv::VcpuExit exit = vcpu.run();
+      // The bridge's trap must be in place before the guest's first user-mode syscall and
+      // survive the kernel's own text patching; a periodic look is cheap.
+      if (syscallBridge_ && exitsUntilWatch-- == 0) {
+        syscallBridge_->watch(vcpu);
+        exitsUntilWatch = 64;
+      }
       using Kind = hv::VcpuExit::Kind;
       switch (exit.kind) {
         case Kind::PortIo:
@@ -247,6 +258,8 @@ void Machine::runVcpu(VcpuRunner& runner) {
           break;
         case Kind::Interrupted:
           break;  // the loop condition decides
+        case Kind::Breakpoint:
+          break;  // hyve sets no breakpoints yet
         case Kind::Halt:
           // Only seen without an in-kernel LAPIC wake-up source: a halted CPU with
           // interrupts off never wakes, which xhyve reports as a halt (poweroff).
@@ -267,6 +280,13 @@ void Machine::runVcpu(VcpuRunner& runner) {
           finish(ExitOutcome::Poweroff, "");
           return;
         case Kind::EmulationFailure: {
+          if (syscallBridge_) {
+            syscallBridge_->watch(vcpu);
+            if (syscallBridge_->handleTrap(vcpu, vcpu.registers().rip)) {
+              runner.count("pvm:exception-entry");
+              break;
+            }
+          }
           if (runner.fixup) {
             pvm::FixupResult result = runner.fixup->handle(vcpu, exit);
             if (result.handled) {

@@ -35,6 +35,7 @@ class Hpet;
 struct LoadedLinux;
 namespace pvm {
 class InstructionFixup;
+class SyscallBridge;
 }
 
 enum class ConsolePort : uint32_t { Com1 = 0, Com2 = 1 };
@@ -124,6 +125,7 @@ class Machine final : public MachineControl {
   std::unique_ptr<Hpet> hpet_;
 
   std::unique_ptr<LoadedLinux> loaded_;
+  std::unique_ptr<pvm::SyscallBridge> syscallBridge_;  // PVM hosts only
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
   MachineStats bootStats_;  // filled while building; counters come from the runners
 

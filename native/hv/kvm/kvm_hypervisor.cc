@@ -255,6 +255,11 @@ VcpuExit KvmVcpu::run() {
       exit.data = {run->mmio.data, exit.size};
       break;
     case KVM_EXIT_HLT: exit.kind = VcpuExit::Kind::Halt; break;
+    case KVM_EXIT_DEBUG:
+      exit.kind = VcpuExit::Kind::Breakpoint;
+      exit.address = run->debug.arch.pc;
+      exit.details = {run->debug.arch.exception, run->debug.arch.dr6, run->debug.arch.dr7};
+      break;
     case KVM_EXIT_SHUTDOWN: exit.kind = VcpuExit::Kind::Shutdown; break;
     case KVM_EXIT_INTR: exit.kind = VcpuExit::Kind::Interrupted; break;
     case KVM_EXIT_SYSTEM_EVENT:
@@ -381,6 +386,18 @@ void KvmVcpu::injectException(const ExceptionInjection& exception) {
   events.exception.error_code = exception.errorCode.value_or(0);
   events.flags = 0;  // leave NMI/SIPI/shadow state as it is
   checkedIoctl(fd_.get(), KVM_SET_VCPU_EVENTS, "SET_VCPU_EVENTS", &events);
+}
+
+void KvmVcpu::setBreakpoints(std::span<const uint64_t> addresses) {
+  kvm_guest_debug debug{};
+  if (!addresses.empty()) {
+    debug.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+    for (size_t i = 0; i < std::min<size_t>(addresses.size(), 4); ++i) {
+      debug.arch.debugreg[i] = addresses[i];
+      debug.arch.debugreg[7] |= 1ull << (i * 2);  // local enable; type 00 = instruction, length 00
+    }
+  }
+  checkedIoctl(fd_.get(), KVM_SET_GUEST_DEBUG, "SET_GUEST_DEBUG", &debug);
 }
 
 std::optional<uint64_t> KvmVcpu::translate(uint64_t guestVirtual) const {

@@ -59,6 +59,7 @@ class KvmVcpu final : public Vcpu {
   void injectException(const ExceptionInjection& exception) override;
   std::optional<uint64_t> translate(uint64_t guestVirtual) const override;
   void applyFirmwareDefaults() override;
+  void setBreakpoints(std::span<const uint64_t> addresses) override;
 
  private:
   uint32_t id_;
