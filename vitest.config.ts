@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Tests import the compiled package ('hyve', 'hyve/vitest') exactly as users do;
     // `npm test` builds it first.
     testTimeout: 60_000,

@@ -1,14 +1,28 @@
 /**
  * hyve: boot real virtual machines inside test suites.
  *
- * `startVm()` is the low-level entry: one VM in its own child process, its serial
- * console as events. `bootGuest()` (guest.ts) builds the test-facing API on top.
+ * - `bootGuest()` boots a guest and hands back its console and a shell (`run()`).
+ * - `startVm()` is the low-level entry: one VM in its own child process, its serial
+ *   console as events, for bespoke guests that have no shell.
  */
 import { VmProcess } from './vm-process.js';
 import type { ChildConfig } from './protocol.js';
 
+export { bootGuest, Guest, HYVE_KERNEL_ARGS } from './guest.js';
+export type { BootGuestOptions, GuestExit, RunOptions, RunResult } from './guest.js';
+export { GuestError, type BootPhase } from './diagnostics.js';
+export { SerialConsole, SerialTimeoutError, type WaitOptions } from './serial.js';
 export { VmProcess, VmStartError, type VmExit } from './vm-process.js';
 export type { ExitOutcome, VmStats, KernelInfo } from './native.js';
+export {
+  ensureDefaultGuest,
+  defaultCacheDir,
+  fetchDebianKernel,
+  DEFAULT_READY_MARKER,
+  type DefaultGuest,
+  type DebianKernel,
+} from './fixtures/index.js';
+export { parseSize, parseMemoryMiB } from './size.js';
 
 /** Options of a raw VM: a kernel, its initrd and command line, and the machine's shape. */
 export type VmOptions = ChildConfig;

@@ -1,0 +1,277 @@
+/**
+ * bootGuest(): a booted VM with its serial console, a shell protocol over it (run()), and
+ * cleanup that survives failing tests (AsyncDisposable).
+ */
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ensureDefaultGuest, DEFAULT_READY_MARKER } from './fixtures/index.js';
+import { GuestError, KERNEL_FAILURE, bootPhase, saveTranscript, type BootPhase } from './diagnostics.js';
+import { defaultTimeoutMs } from './host.js';
+import { SerialConsole, type WaitOptions } from './serial.js';
+import { parseMemoryMiB } from './size.js';
+import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
+import type { ChildConfig } from './protocol.js';
+import type { VmStats } from './native.js';
+
+/** Kernel arguments hyve always passes: the console on COM1, and reboot (end) on panic. */
+export const HYVE_KERNEL_ARGS = 'console=ttyS0 panic=-1';
+
+export interface BootGuestOptions {
+  /** Kernel image (bzImage or vmlinux). Omitted: the default guest, built on first use. */
+  kernel?: string;
+  /** Initial ramdisk (cpio, optionally compressed). Omitted with `kernel`: the default guest's. */
+  initrd?: string;
+  /** Appended to hyve's own kernel arguments (`console=ttyS0 panic=-1`). */
+  cmdline?: string;
+  /** Guest RAM: '512M', '1G', or a number of MiB. Default 256 MiB. */
+  memory?: string | number;
+  /** vCPUs. Default 1. */
+  cpus?: number;
+  /** Console text that means "booted". Default: the default guest's ready marker. */
+  ready?: string | RegExp;
+  /** Boot timeout. Default 60 s (300 s on hosts without hardware virtualization). */
+  timeoutMs?: number;
+  /** Aborts the boot (and kills the VM). */
+  signal?: AbortSignal;
+  /** Progress of building the default guest on first use. */
+  onProgress?: (line: string) => void;
+  /** Advanced machine options, as the hyve CLI's flags set them. */
+  machine?: Partial<Pick<ChildConfig, 'acpi' | 'mpTable' | 'rtcUtc' | 'x2apic' | 'exitOnUnhandledIo' | 'pvhEntry'>>;
+}
+
+export interface RunResult {
+  /** What the command printed (stdout and stderr, as the console shows them; \n line ends). */
+  output: string;
+  exitCode: number;
+}
+
+export interface RunOptions {
+  /** Default 30 s (300 s on hosts without hardware virtualization). */
+  timeoutMs?: number;
+}
+
+/** How a guest ended: xhyve's outcome and exit code (0 poweroff, 1 error, 2 reboot, 3 triple fault). */
+export type GuestExit = Pick<VmExit, 'outcome' | 'code' | 'message'>;
+
+function checkFile(file: string, what: string, code: string): string {
+  const resolved = path.resolve(file);
+  if (!existsSync(resolved)) throw new VmStartError(`${what} ${resolved} does not exist`, code);
+  if (!statSync(resolved).isFile()) throw new VmStartError(`${what} ${resolved} is not a regular file`, code);
+  return resolved;
+}
+
+/** A running guest. Dispose it (`await using`) or call shutdown()/kill(). */
+export class Guest implements AsyncDisposable {
+  /** COM1: the guest's console. */
+  readonly serial: SerialConsole;
+  /** Settles once the VM has ended, however it ended. Never rejects. */
+  readonly exited: Promise<GuestExit>;
+  private failure: GuestError | undefined;
+  /** Set when the host ends the guest on purpose: no failure report then. */
+  private ending = false;
+  private runQueue: Promise<unknown> = Promise.resolve();
+  private readyReached = false;
+
+  /** @internal use bootGuest() */
+  constructor(
+    private readonly vm: VmProcess,
+    private readonly name: string,
+  ) {
+    this.serial = new SerialConsole((data) => vm.write(data));
+    vm.on('console', (port, data) => {
+      if (port !== 0) return;
+      this.serial.push(data);
+      const panic = KERNEL_FAILURE.exec(this.serial.output);
+      if (panic && !this.failure) {
+        this.fail('kernel panic', `the guest kernel failed: ${panic[0].trim()}`);
+        void vm.kill();
+      }
+    });
+    this.exited = vm.exited.then((exit) => {
+      if (this.ending) this.serial.close(new Error(`the guest has ended: ${describeExit(exit)}`));
+      else this.fail(exit.signal ? 'killed' : 'exited', describeExit(exit), exit);
+      return { outcome: exit.outcome, code: exit.code, message: exit.message };
+    });
+  }
+
+  /** Host process id of the VM (its own child process). */
+  get pid(): number | undefined {
+    return this.vm.pid;
+  }
+
+  /** VMM counters and timings: exits by reason, boot path, decompression time. Null once gone. */
+  stats(): Promise<VmStats | null> {
+    return this.vm.stats();
+  }
+
+  /** Where the boot got to, judged from the console. */
+  get phase(): BootPhase {
+    return bootPhase(true, this.serial.output, this.readyReached);
+  }
+
+  /**
+   * Runs a shell command on the guest console and returns its output and exit status.
+   * Works without networking or SSH: markers around the command delimit its output.
+   * Commands run one at a time, in call order.
+   */
+  run(command: string, options: RunOptions = {}): Promise<RunResult> {
+    const result = this.runQueue.then(() => this.runNow(command, options));
+    this.runQueue = result.catch(() => {});
+    return result;
+  }
+
+  private async runNow(command: string, options: RunOptions): Promise<RunResult> {
+    if (this.failure) throw this.failure;
+    if (this.vm.exit) throw new Error('the guest has ended');
+    const id = randomBytes(6).toString('hex');
+    const encoded = Buffer.from(command, 'utf8').toString('base64');
+    // One line, so the tty echoes all of it before any output; the command travels as
+    // base64 so quotes and newlines need no escaping, and the markers cannot occur in
+    // the echoed line (it contains '%s'/'%d', not the expanded text).
+    const line = `printf 'HYVE-BEGIN-%s\\n' ${id}; eval "$(echo ${encoded} | base64 -d)"; printf 'HYVE-END-%s:%d\\n' ${id} $?\n`;
+    if (line.length > 4000) {
+      throw new RangeError(`command too long for the console (${command.length} bytes); the tty line limit is about 3000`);
+    }
+    const since = this.serial.output.length;
+    this.serial.write(line);
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(30_000, 300_000);
+    const end = await this.serial.waitFor(new RegExp(`HYVE-END-${id}:(\\d+)\\r?\\n`), { since, timeoutMs }).catch(
+      (error: Error) => {
+        throw this.failure ?? (this.ending ? error : this.errorFor('timeout', `run(${JSON.stringify(command)}): ${error.message}`));
+      },
+    );
+    const begin = new RegExp(`(^|\\n)HYVE-BEGIN-${id}\\r?\\n`).exec(this.serial.output.slice(since, end.index));
+    const start = begin ? since + begin.index + begin[0].length : since;
+    const output = this.serial.output.slice(start, end.index).replace(/\r\n/g, '\n');
+    return { output, exitCode: Number(end[1]) };
+  }
+
+  /** Asks the guest to power off (poweroff -f on its console) and resolves with how it ended. */
+  async shutdown(options: { timeoutMs?: number } = {}): Promise<GuestExit> {
+    if (!this.vm.exit) {
+      this.ending = true;
+      try {
+        this.serial.write('\npoweroff -f\n');
+      } catch {
+        // already gone
+      }
+      const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(10_000, 60_000);
+      const timer = setTimeout(() => void this.vm.kill(), timeoutMs);
+      try {
+        return await this.exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return this.exited;
+  }
+
+  /** Ends the VM at once (SIGKILL of its process). */
+  async kill(): Promise<GuestExit> {
+    this.ending = true;
+    await this.vm.kill();
+    return this.exited;
+  }
+
+  /** Kills the VM if it is still running; always leaves no process behind. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.vm.exit) await this.kill();
+    else await this.exited;
+  }
+
+  /** @internal */
+  markReady(): void {
+    this.readyReached = true;
+  }
+
+  /** The error that ended this guest, if any. */
+  get error(): GuestError | undefined {
+    return this.failure;
+  }
+
+  /** @internal */
+  errorFor(reason: string, summary: string, exit?: VmExit): GuestError {
+    const transcript = this.serial.output;
+    return new GuestError(summary, {
+      reason,
+      phase: this.phase,
+      exit: exit ?? this.vm.exit,
+      transcript,
+      transcriptPath: saveTranscript(this.name, transcript),
+    });
+  }
+
+  private fail(reason: string, summary: string, exit?: VmExit): void {
+    if (this.failure || this.ending) return;
+    this.failure = this.errorFor(reason, summary, exit);
+    this.serial.close(this.failure);
+  }
+}
+
+function describeExit(exit: VmExit): string {
+  if (exit.signal) return `the VM process died (${exit.signal}): ${exit.message}`;
+  switch (exit.outcome) {
+    case 'poweroff':
+      return 'the guest powered off';
+    case 'reboot':
+      return 'the guest rebooted (hyve ends the VM on reboot)';
+    case 'triple-fault':
+      return `the guest triple-faulted: ${exit.message}`;
+    default:
+      return `the VM stopped with an error: ${exit.message}`;
+  }
+}
+
+/** Resolves the options into what the VM child takes, building the default guest if needed. */
+async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: string | RegExp }> {
+  let kernel = options.kernel;
+  let initrd = options.initrd;
+  if (kernel === undefined) {
+    const defaults = await ensureDefaultGuest({ onProgress: options.onProgress, signal: options.signal });
+    kernel = defaults.kernel;
+    initrd ??= defaults.initrd;
+  }
+  const config: ChildConfig = {
+    kernel: checkFile(kernel, 'kernel', 'HYVE_BAD_KERNEL'),
+    initrd: initrd === undefined ? undefined : checkFile(initrd, 'initrd', 'HYVE_BAD_INITRD'),
+    cmdline: [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' '),
+    memoryMiB: parseMemoryMiB(options.memory ?? 256),
+    cpus: options.cpus ?? 1,
+    ...options.machine,
+  };
+  if (!Number.isInteger(config.cpus) || config.cpus! < 1) throw new RangeError(`cpus must be a positive integer, got ${options.cpus}`);
+  return { config, ready: options.ready ?? DEFAULT_READY_MARKER };
+}
+
+/**
+ * Boots a guest and resolves once `ready` appears on its console. Rejects with a
+ * VmStartError for bad input (before any process starts) and a GuestError when the boot
+ * times out, panics or ends early; the VM is gone when either is thrown.
+ */
+export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> {
+  options.signal?.throwIfAborted();
+  const { config, ready } = await resolveConfig(options);
+  const name = path.basename(config.kernel);
+  const vm = new VmProcess(config);
+  const guest = new Guest(vm, name);
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000);
+  try {
+    await vm.started;
+    await guest.serial.waitFor(ready, { timeoutMs, signal: options.signal });
+    guest.markReady();
+    return guest;
+  } catch (error) {
+    if (error instanceof VmStartError) {
+      await vm.kill();
+      throw error;
+    }
+    const failure =
+      guest.error ??
+      (options.signal?.aborted
+        ? guest.errorFor('aborted', 'the boot was aborted')
+        : guest.errorFor('timeout', `the guest did not print ${ready} within ${timeoutMs} ms`));
+    await guest.kill();
+    throw failure;
+  }
+}

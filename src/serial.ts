@@ -1,0 +1,146 @@
+/** A guest serial port as the host sees it: a transcript, a byte stream, and waits on patterns. */
+import { PassThrough, type Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+
+export interface WaitOptions {
+  /** Give up after this long (default: no limit beyond the guest's lifetime). */
+  timeoutMs?: number;
+  /** Only look at output from this transcript offset on (default 0: the whole transcript). */
+  since?: number;
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  pattern: RegExp;
+  since: number;
+  resolve: (match: RegExpExecArray) => void;
+  reject: (error: Error) => void;
+  cleanup: () => void;
+}
+
+/** Thrown when a wait on the console gives up. `transcriptTail` holds the last lines seen. */
+export class SerialTimeoutError extends Error {
+  constructor(
+    message: string,
+    readonly transcriptTail: string,
+  ) {
+    super(message);
+    this.name = 'SerialTimeoutError';
+  }
+}
+
+function toRegExp(pattern: string | RegExp): RegExp {
+  if (typeof pattern !== 'string') return pattern;
+  return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+}
+
+/** Last `count` lines of `text`, for error messages. */
+export function tailLines(text: string, count: number): string {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  return lines.slice(-count).join('\n');
+}
+
+export class SerialConsole {
+  private text = '';
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly waiters = new Set<Waiter>();
+  private readonly bytes = new PassThrough();
+  private closedWith: Error | undefined;
+
+  constructor(private readonly send: (data: Buffer) => void) {}
+
+  /** Everything the guest has printed so far (UTF-8 decoded, line endings as sent). */
+  get output(): string {
+    return this.text;
+  }
+
+  /** The console's raw bytes as they arrive. Ends when the guest is gone. */
+  get stream(): Readable {
+    return this.bytes;
+  }
+
+  /** Sends bytes to the guest, as if typed. */
+  write(data: string | Uint8Array): void {
+    if (this.closedWith) throw this.closedWith;
+    this.send(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data));
+  }
+
+  /**
+   * Resolves with the first match of `pattern` in the transcript (from `since`), waiting
+   * for more output as needed. A string pattern matches literally.
+   */
+  waitFor(pattern: string | RegExp, options: WaitOptions = {}): Promise<RegExpExecArray> {
+    const regexp = toRegExp(pattern);
+    const since = options.since ?? 0;
+    const immediate = this.match(regexp, since);
+    if (immediate) return Promise.resolve(immediate);
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => fail(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
+      const waiter: Waiter = {
+        pattern: regexp,
+        since,
+        resolve,
+        reject,
+        cleanup: () => {
+          if (timer) clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
+          this.waiters.delete(waiter);
+        },
+      };
+      const fail = (error: Error) => {
+        waiter.cleanup();
+        reject(error);
+      };
+      if (options.timeoutMs !== undefined) {
+        timer = setTimeout(
+          () =>
+            fail(
+              new SerialTimeoutError(
+                `timed out after ${options.timeoutMs} ms waiting for ${regexp} on the console`,
+                tailLines(this.text, 30),
+              ),
+            ),
+          options.timeoutMs,
+        );
+      }
+      if (options.signal?.aborted) return onAbort();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Feeds bytes from the guest. */
+  push(data: Buffer): void {
+    this.bytes.write(data);
+    this.text += this.decoder.write(data);
+    for (const waiter of [...this.waiters]) {
+      const match = this.match(waiter.pattern, waiter.since);
+      if (match) {
+        waiter.cleanup();
+        waiter.resolve(match);
+      }
+    }
+  }
+
+  /** The guest is gone: pending and future waits reject with `error`. */
+  close(error: Error): void {
+    if (this.closedWith) return;
+    this.text += this.decoder.end();
+    this.closedWith = error;
+    for (const waiter of [...this.waiters]) {
+      waiter.cleanup();
+      waiter.reject(error);
+    }
+    this.bytes.end();
+  }
+
+  private match(pattern: RegExp, since: number): RegExpExecArray | null {
+    const flags = pattern.flags.replace('g', '').replace('y', '');
+    const regexp = new RegExp(pattern.source, flags);
+    const match = regexp.exec(this.text.slice(since));
+    if (match) match.index += since;
+    return match;
+  }
+}

@@ -1,0 +1,80 @@
+/** Bad input to the loader and the VMM: each a clear error with a stable code, never a crash. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { ensureDefaultGuest, startVm, VmStartError, type DefaultGuest } from 'hyve';
+import { buildGuest } from './helpers/guests.js';
+
+let defaults: DefaultGuest;
+beforeAll(async () => {
+  defaults = await ensureDefaultGuest();
+}, 900_000);
+
+function tempFile(name: string, data: Buffer): string {
+  const file = path.join(os.tmpdir(), `hyve-${process.pid}-${name}`);
+  writeFileSync(file, data);
+  return file;
+}
+
+async function startError(options: Parameters<typeof startVm>[0]): Promise<VmStartError> {
+  const vm = startVm(options);
+  const error = await vm.started.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const exit = await vm.exited;
+  expect(exit.code).toBe(1);
+  expect(exit.signal ?? null).toBeNull(); // the VM process exited on its own, no crash
+  expect(error).toBeInstanceOf(VmStartError);
+  return error as VmStartError;
+}
+
+describe('the loader refuses bad kernels and initrds', () => {
+  test('missing kernel file', async () => {
+    const error = await startError({ kernel: '/nonexistent/vmlinuz' });
+    expect(error.code).toBe('HYVE_BAD_KERNEL');
+    expect(error.message).toContain('/nonexistent/vmlinuz');
+  });
+
+  test('random bytes', async () => {
+    const junk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < junk.length; i++) junk[i] = (i * 7919 + (i >> 8)) & 0xff;
+    const error = await startError({ kernel: tempFile('junk', junk) });
+    expect(error.code).toBe('HYVE_BAD_KERNEL');
+    expect(error.message).toMatch(/not a Linux kernel image/);
+  });
+
+  test('a bzImage cut in half', async () => {
+    const image = readFileSync(defaults.kernel);
+    const error = await startError({ kernel: tempFile('half-bzImage', image.subarray(0, image.length >> 1)) });
+    expect(error.code).toBe('HYVE_BAD_KERNEL');
+    expect(error.message).toMatch(/truncated|beyond the end|corrupt/i);
+  });
+
+  test('a corrupt compressed initrd', async () => {
+    const gzipHeaderThenJunk = Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.alloc(4096, 0x5a)]);
+    const error = await startError({ kernel: buildGuest('pci'), initrd: tempFile('bad-initrd.gz', gzipHeaderThenJunk) });
+    expect(error.code).toBe('HYVE_BAD_INITRD');
+  });
+
+  test('a command line longer than the kernel accepts', async () => {
+    const error = await startError({ kernel: defaults.kernel, cmdline: 'x'.repeat(5000) });
+    expect(error.code).toBe('HYVE_BAD_CONFIG');
+    expect(error.message).toMatch(/command line/i);
+  });
+});
+
+describe('the VMM refuses machines the host cannot give', () => {
+  test('more memory than the host has', async () => {
+    const hostMiB = Math.floor(os.totalmem() / 2 ** 20);
+    const error = await startError({ kernel: buildGuest('pci'), memoryMiB: (hostMiB * 4) & ~1 });
+    expect(error.code).toBe('HYVE_MEMORY');
+    expect(error.message).toMatch(/more than this host/);
+  });
+
+  test('zero vCPUs', async () => {
+    const error = await startError({ kernel: buildGuest('pci'), cpus: 0 });
+    expect(error.code).toBe('HYVE_BAD_CONFIG');
+  });
+});
