@@ -226,7 +226,7 @@ void unpackBzImage(KernelImage& kernel, const std::string& name) {
     kernel.path = KernelPath::HostDecompressed;
   } catch (const Error& e) {
     kernel.fallbackReason = std::string("decompressed payload is not a loadable vmlinux (") + e.what() + ")";
-    kernel.vmlinux = {};
+    std::vector<uint8_t>().swap(kernel.vmlinux);
   }
 }
 

@@ -214,16 +214,22 @@ LoadedLinux loadLinux(const GuestMemory& memory, const BootConfig& config) {
   report.kernelEnd = placed.end;
   report.entryAddress = pvh ? report.pvhEntry : placed.entry;
   report.protocol = pvh ? "pvh" : "linux64";
+  // The loaded bytes are in guest RAM now; free them before reading a possibly large initrd.
+  std::vector<uint8_t>().swap(kernel.vmlinux);
+  std::vector<uint8_t>().swap(kernel.file);
 
   if (!config.initrdPath.empty()) {
-    InitrdImage initrd = loadInitrd(config.initrdPath, std::min<uint64_t>(kMaxDecompressedBytes, memory.lowRamEnd()));
+    // Capped only against bombs: an initrd too big for this VM gets placeInitrd's message.
+    InitrdImage initrd = loadInitrd(config.initrdPath, kMaxDecompressedBytes);
     report.initrdFileBytes = initrd.fileBytes;
     report.initrdCompression = initrd.compression;
     report.initrdDecompressMs = initrd.decompressMs;
     report.initrdSize = initrd.data.size();
     if (!initrd.data.empty()) {
       report.initrdAddress = placeInitrd(memory, kernel, placed.end, initrd.data.size(), config.initrdPath);
-      memory.write(report.initrdAddress, initrd.data.data(), initrd.data.size());
+      if (!memory.write(report.initrdAddress, initrd.data.data(), initrd.data.size())) {
+        throw Error(ErrorCode::Internal, "initrd placement outside guest RAM");
+      }
     }
   }
 
