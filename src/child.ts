@@ -23,6 +23,7 @@ function shutdown(exitCode: number): never {
 
 function start(config: Extract<ParentMessage, { type: 'start' }>['config']): void {
   let machine: NativeVm;
+  const machineCreatedMs = performance.now();
   try {
     const { Vm } = loadAddon();
     machine = new Vm({
@@ -37,7 +38,7 @@ function start(config: Extract<ParentMessage, { type: 'start' }>['config']): voi
     return;
   }
   const exited = machine.start();
-  send({ type: 'started', pid: process.pid, stats: machine.stats() });
+  send({ type: 'started', pid: process.pid, stats: machine.stats(), machineCreatedMs });
   exited.then(
     (exit) => {
       process.exitCode = exit.code;

@@ -10,7 +10,8 @@ export type ParentMessage =
   | { type: 'stop' };
 
 export type ChildMessage =
-  | { type: 'started'; pid: number; stats: VmStats | null }
+  /** `machineCreatedMs`: when the VMM began building the machine, in ms since the VM process started. */
+  | { type: 'started'; pid: number; stats: VmStats | null; machineCreatedMs: number }
   | { type: 'console'; port: number; data: string /* base64 */ }
   | { type: 'log'; line: string }
   | { type: 'stats'; stats: VmStats | null }

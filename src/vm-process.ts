@@ -46,6 +46,8 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
   /** Resolves when the guest starts running; rejects with VmStartError if it never does. */
   readonly started: Promise<VmStats | null>;
   readonly pid: number | undefined;
+  /** When the VMM began building the machine, in ms after the VM process started. */
+  machineCreatedMs: number | undefined;
   private readonly child: ChildProcess;
   private exitInfo: VmExit | undefined;
 
@@ -74,6 +76,7 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
           this.emit('log', message.line);
           break;
         case 'started':
+          this.machineCreatedMs = message.machineCreatedMs;
           resolveStarted(message.stats);
           break;
         case 'exit':

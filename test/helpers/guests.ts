@@ -9,7 +9,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const guestsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'guests');
+// Found from the package root, so this works from test/helpers and from its compiled copy.
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the hyve package root');
+    dir = parent;
+  }
+  return dir;
+}
+const guestsDir = path.join(packageRoot(), 'test', 'guests');
 const runtimeDir = path.join(guestsDir, 'runtime');
 const runtimeFiles = ['start.S', 'lib.c', 'guest.h', 'guest.ld'].map((f) => path.join(runtimeDir, f));
 
