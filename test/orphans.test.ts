@@ -1,0 +1,35 @@
+/** A VM never outlives the process that started it, even when that process is SIGKILLed. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { expect, test } from 'vitest';
+import { buildGuest } from './helpers/guests.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('SIGKILL of the test runner takes its VM processes down with it', async () => {
+  // The 'uart' guest waits for console input forever: only its parent's death ends it.
+  const script = fileURLToPath(new URL('./helpers/vm-parent.mjs', import.meta.url));
+  const parent = spawn(process.execPath, [script, buildGuest('uart')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  parent.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  parent.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!/VM-PID (\d+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const vmPid = Number(/VM-PID (\d+)/.exec(out)?.[1]);
+  expect(vmPid, out).toBeGreaterThan(0);
+  expect(alive(vmPid)).toBe(true);
+
+  parent.kill('SIGKILL');
+  await once(parent, 'exit');
+  const gone = Date.now() + 10_000;
+  while (alive(vmPid) && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+  expect(alive(vmPid)).toBe(false);
+});
