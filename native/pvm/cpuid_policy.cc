@@ -131,6 +131,9 @@ constexpr KernelArgument kKernelArguments[] = {
     // The clocksource watchdog would declare the TSC unstable when emulation stalls between
     // its reads and fall back to a clocksource read through MMIO/port exits.
     {"tsc", "tsc=reliable"},
+    // The crypto self-tests run RSA private-key operations at boot: measured on Debian's
+    // 6.1 kernel, more than 8 minutes of emulated bignum multiplication before /init.
+    {"cryptomgr.notests", "cryptomgr.notests"},
 };
 
 // Kernel arguments before any "--" (the rest is passed to init).
