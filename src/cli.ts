@@ -1,40 +1,17 @@
 #!/usr/bin/env node
-/** The `hyve` command. `hyve fixtures` builds the default guest into the cache. */
-import { ensureDefaultGuest, fetchDebianKernel, defaultCacheDir } from './fixtures/index.js';
-
-const usage = `usage: hyve fixtures [--debian-kernel]
-  fixtures          build the default guest (kernel + initramfs) into ${defaultCacheDir()}
-  --debian-kernel   also fetch Debian's stock kernel (for tests that boot it)`;
-
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === 'fixtures') {
-    const unknown = rest.filter((a) => a !== '--debian-kernel');
-    if (unknown.length) {
-      console.error(`hyve fixtures: unknown option ${unknown[0]}\n${usage}`);
-      return 1;
-    }
-    const onProgress = (line: string) => process.stderr.write(`${line}\n`);
-    const guest = await ensureDefaultGuest({ onProgress });
-    console.log(`kernel   ${guest.kernel}\nvmlinux  ${guest.vmlinux}\ninitrd   ${guest.initrd}`);
-    if (rest.includes('--debian-kernel')) {
-      const debian = await fetchDebianKernel({ cacheDir: defaultCacheDir(), onProgress });
-      console.log(`debian   ${debian.vmlinuz} (${debian.version})`);
-    }
-    return 0;
-  }
-  if (command === '-h' || command === '--help' || command === undefined) {
-    console.log(usage);
-    return command === undefined ? 1 : 0;
-  }
-  console.error(`hyve: unknown command ${command}\n${usage}`);
-  return 1;
-}
+/**
+ * The `hyve` executable: xhyve's command line (see hyve.1 and src/cli/), and
+ * `hyve fixtures` to build the default guest.
+ */
+import { main } from './cli/main.js';
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    // Exit only once stdout has drained (the guest's last bytes, -M or --print-options output).
+    process.stdout.write('', () => process.exit(code));
+  },
   (error: Error) => {
-    console.error(`hyve: ${error.message}`);
+    process.stderr.write(`hyve: ${error.message}\n`);
     process.exit(1);
   },
 );

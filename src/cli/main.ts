@@ -1,0 +1,178 @@
+/**
+ * The `hyve` command: xhyve's command line, run in the foreground with the console on the
+ * terminal; `hyve fixtures` builds the default guest. Exit status as hyperkit documents it:
+ * 0 poweroff or halt, 1 error, 2 reboot, 3 triple fault.
+ */
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { ensureDefaultGuest, fetchDebianKernel, defaultCacheDir } from '../fixtures/index.js';
+import { packageRoot } from '../paths.js';
+import { VmProcess, VmStartError, type VmExit } from '../vm-process.js';
+import { NotImplementedError, UsageError, parseArgs, type HyveArgs } from './args.js';
+import { Console } from './console.js';
+import { flag, usageText } from './flags.js';
+import { macAddresses, toBootOptions, toVmConfig } from './options.js';
+
+const fixturesUsage = `usage: hyve fixtures [--debian-kernel]
+  fixtures          build the default guest (kernel + initramfs) into ${defaultCacheDir()}
+  --debian-kernel   also fetch Debian's stock kernel (for tests that boot it)`;
+
+async function fixtures(rest: string[]): Promise<number> {
+  const unknown = rest.filter((a) => a !== '--debian-kernel');
+  if (unknown.length) {
+    console.error(`hyve fixtures: unknown option ${unknown[0]}\n${fixturesUsage}`);
+    return 1;
+  }
+  const onProgress = (line: string) => process.stderr.write(`${line}\n`);
+  const guest = await ensureDefaultGuest({ onProgress });
+  console.log(`kernel   ${guest.kernel}\nvmlinux  ${guest.vmlinux}\ninitrd   ${guest.initrd}`);
+  if (rest.includes('--debian-kernel')) {
+    const debian = await fetchDebianKernel({ cacheDir: defaultCacheDir(), onProgress });
+    console.log(`debian   ${debian.vmlinuz} (${debian.version})`);
+  }
+  return 0;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return `hyve ${pkg.version}\n\nhyve runs Linux guests on its own KVM hypervisor, a port of the xhyve/bhyve design.`;
+}
+
+function checkFile(file: string, what: string): void {
+  if (!existsSync(file)) throw new UsageError(`${what} ${file} does not exist`);
+  if (!statSync(file).isFile()) throw new UsageError(`${what} ${file} is not a regular file`);
+}
+
+/** Writes the pid file as xhyve does (refusing to overwrite one) and returns its remover. */
+function writePidfile(file: string): () => void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o644);
+  } catch (error) {
+    throw new Error(`pid file ${file}: ${(error as Error).message}`);
+  }
+  writeSync(fd, String(process.pid));
+  closeSync(fd);
+  let removed = false;
+  const remove = () => {
+    if (removed) return;
+    removed = true;
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', remove);
+  return remove;
+}
+
+function describeExit(exit: VmExit): string | undefined {
+  switch (exit.outcome) {
+    case 'poweroff':
+      return undefined;
+    case 'reboot':
+      return 'the guest rebooted';
+    case 'triple-fault':
+      return `the guest triple-faulted${exit.message ? `: ${exit.message}` : ''}`;
+    default:
+      return exit.message || 'the VM stopped with an error';
+  }
+}
+
+/** Boots the VM and runs it until it ends; resolves with the exit status. */
+async function run(args: HyveArgs): Promise<number> {
+  const config = toVmConfig(args);
+  checkFile(config.kernel, 'kernel');
+  if (config.initrd) checkFile(config.initrd, 'initrd');
+  for (const letter of args.noEffect) {
+    const spec = flag(letter)!;
+    process.stderr.write(`hyve: -${letter} has no effect: ${spec.note}\n`);
+  }
+  const removePidfile = args.pidfile ? writePidfile(args.pidfile) : () => {};
+
+  let vm: VmProcess | undefined;
+  let ending: string | undefined;
+  const console_ = new Console({
+    com1: args.com1,
+    com2: args.com2,
+    send: (data, port) => vm?.write(data, port),
+    onEscape: () => stop('~. typed: stopping the VM'),
+  });
+  const stop = (why: string) => {
+    if (ending) return;
+    ending = why;
+    console_.message(`hyve: ${why}`);
+    void vm?.kill();
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (signal: NodeJS.Signals) => stop(`${signal}: stopping the VM`);
+  for (const signal of signals) process.on(signal, onSignal);
+  try {
+    await console_.open();
+    vm = new VmProcess(config);
+    const killVm = () => void vm?.kill();
+    process.on('exit', killVm);
+    vm.on('console', (port, data) => console_.output(port, data));
+    vm.on('log', (line) => console_.message(`hyve: ${line}`));
+    try {
+      await vm.started;
+    } catch (error) {
+      if (!ending) console_.message(`hyve: ${(error as Error).message}`);
+      await vm.exited;
+      return 1;
+    }
+    const exit = await vm.exited;
+    process.off('exit', killVm);
+    if (ending) return 1;
+    const why = describeExit(exit);
+    if (why) console_.message(`hyve: ${why} (exit status ${exit.code})`);
+    return exit.code;
+  } finally {
+    for (const signal of signals) process.off(signal, onSignal);
+    await console_.close();
+    removePidfile();
+  }
+}
+
+/** Runs the command line; resolves with the exit status. Never throws. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'fixtures') return fixtures(argv.slice(1));
+  try {
+    const args = parseArgs(argv);
+    if (args.help) {
+      process.stdout.write(`${usageText()}\n`);
+      return 0;
+    }
+    if (args.version) {
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    }
+    if (args.printMac) {
+      const macs = macAddresses(args, args.uuid ?? randomUUID());
+      if (macs.length === 0) throw new UsageError('-M: no network device to print the MAC of (add -s slot,virtio-net)');
+      process.stdout.write(macs.map(({ mac }) => `MAC: ${mac}\n`).join(''));
+      return 0;
+    }
+    if (args.printOptions) {
+      const { options, warnings } = toBootOptions(args);
+      for (const warning of warnings) process.stderr.write(`hyve: note: ${warning}\n`);
+      process.stdout.write(`${JSON.stringify(options, null, 2)}\n`);
+      return 0;
+    }
+    if (argv.length === 0) {
+      process.stderr.write(`${usageText()}\n`);
+      return 1;
+    }
+    return await run(args);
+  } catch (error) {
+    const e = error as Error;
+    process.stderr.write(`hyve: ${e.message.replace(/\n/g, '\nhyve: ')}\n`);
+    if (e instanceof UsageError) process.stderr.write("hyve: 'hyve -h' lists the options\n");
+    else if (!(e instanceof NotImplementedError || e instanceof VmStartError)) {
+      if (process.env.HYVE_DEBUG) process.stderr.write(`${e.stack}\n`);
+    }
+    return 1;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * One VM description, three shapes: an xhyve command line (HyveArgs), the raw VM config the
+ * CLI starts (ChildConfig), and the options bootGuest() takes. The conversions live here
+ * so the CLI and the API cannot disagree.
+ *
+ * The kernel command line: the CLI, like xhyve, passes it to the kernel verbatim, while
+ * bootGuest() puts HYVE_KERNEL_ARGS ('console=ttyS0 panic=-1') in front of its `cmdline`.
+ * So toCommandLine() writes HYVE_KERNEL_ARGS into -f (the kernel sees exactly what
+ * bootGuest would give it), and toBootOptions() strips it again when the line starts with
+ * it; a line that does not start with it converts with a warning, since bootGuest would
+ * add those arguments.
+ *
+ * Machine defaults differ too: xhyve has no ACPI tables, xAPIC and a local-time RTC
+ * unless -A, -x, -u say otherwise, while bootGuest's defaults (the native ones) are ACPI,
+ * x2APIC and a UTC RTC. Both conversions therefore spell out every machine field.
+ */
+import path from 'node:path';
+import { HYVE_KERNEL_ARGS, type BootGuestOptions } from '../guest.js';
+import type { ChildConfig } from '../protocol.js';
+import { parseMemoryMiB } from '../size.js';
+import { flag } from './flags.js';
+import { NET_EMULATIONS, NotImplementedError, UsageError, parseArgs, type HyveArgs, type PciSlot } from './args.js';
+import { slotMac } from './mac.js';
+
+type Machine = NonNullable<BootGuestOptions['machine']>;
+
+/** bootGuest()'s machine when `machine` leaves a field out (the native addon's defaults). */
+export const BOOT_GUEST_MACHINE_DEFAULTS: Required<Omit<Machine, 'pvhEntry'>> = {
+  acpi: true,
+  mpTable: true,
+  rtcUtc: true,
+  x2apic: true,
+  exitOnUnhandledIo: false,
+};
+
+const FIXED_SLOTS: Record<string, { slot: number; name: string }> = {
+  hostbridge: { slot: 0, name: 'the host bridge' },
+  amd_hostbridge: { slot: 0, name: 'the host bridge' },
+  lpc: { slot: 31, name: 'the LPC bridge' },
+};
+
+/** Checks PCI addresses: no slot twice, host bridge at 00:00.0 and LPC at 00:1f.0. */
+export function checkSlots(args: HyveArgs): void {
+  const seen = new Map<string, PciSlot>();
+  for (const device of args.slots) {
+    const key = `${device.bus}:${device.slot}:${device.func}`;
+    const other = seen.get(key);
+    if (other) throw new UsageError(`PCI slot ${key} given twice: -s ${other.text} and -s ${device.text}`);
+    seen.set(key, device);
+    const fixed = FIXED_SLOTS[device.emulation];
+    if (fixed && (device.bus !== 0 || device.slot !== fixed.slot || device.func !== 0)) {
+      throw new UsageError(
+        `-s ${device.text}: hyve always has ${fixed.name} at 0:${fixed.slot}:0; use -s ${fixed.slot},${device.emulation} or leave it out`,
+      );
+    }
+  }
+}
+
+/** The network slots, in PCI order, with their MAC addresses (what -M prints). */
+export function macAddresses(args: HyveArgs, uuid: string): { device: PciSlot; mac: string }[] {
+  checkSlots(args);
+  return args.slots
+    .filter((d) => NET_EMULATIONS.has(d.emulation))
+    .sort((a, b) => a.bus - b.bus || a.slot - b.slot || a.func - b.func)
+    .map((device) => ({ device, mac: slotMac(uuid, device) }));
+}
+
+/**
+ * Everything on the line hyve cannot do yet, as one error naming each of them
+ * (flags, firmware kinds, LPC devices, PCI emulations). Null when hyve can run it.
+ */
+export function unsupported(args: HyveArgs): NotImplementedError | null {
+  const problems: string[] = [];
+  for (const text of args.refused) {
+    const spec = flag(text[1]!);
+    problems.push(`${text} (${spec?.help ?? '?'}): not implemented yet${spec?.note ? `; ${spec.note}` : ''}`);
+  }
+  if (args.otherFirmware) {
+    problems.push(`-f ${args.otherFirmware}: firmware '${args.otherFirmware.split(',')[0]}' is not implemented yet (hyve boots Linux with -f kexec)`);
+  }
+  for (const text of args.refusedLpc) problems.push(`-l ${text}: the LPC boot ROM is not implemented yet`);
+  for (const device of args.slots) {
+    if (device.emulation === 'hostbridge' || device.emulation === 'lpc') {
+      if (device.conf !== undefined) problems.push(`-s ${device.text}: ${device.emulation} takes no configuration`);
+      continue;
+    }
+    const hint =
+      device.emulation === 'uart'
+        ? ' (COM1 and COM2 are on the LPC bridge: use -l com1,... instead)'
+        : device.emulation === 'amd_hostbridge'
+          ? ' (hyve has an Intel host bridge at 0:0:0: use -s 0,hostbridge)'
+          : '';
+    problems.push(`-s ${device.text}: PCI emulation '${device.emulation}' is not implemented yet${hint}`);
+  }
+  if (problems.length === 0) return null;
+  return new NotImplementedError(problems.join('\n'));
+}
+
+function machineOf(args: HyveArgs): Required<Omit<Machine, 'pvhEntry'>> {
+  return {
+    acpi: args.acpi,
+    mpTable: args.mpTable,
+    rtcUtc: args.rtcUtc,
+    x2apic: args.x2apic,
+    exitOnUnhandledIo: args.exitOnUnhandledIo,
+  };
+}
+
+function requireRunnable(args: HyveArgs): NonNullable<HyveArgs['firmware']> {
+  const problem = unsupported(args);
+  if (problem) throw problem;
+  if (!args.firmware) throw new UsageError('-f kexec,kernel,initrd,cmdline is required');
+  checkSlots(args);
+  return args.firmware;
+}
+
+/** The raw VM the CLI starts: the kernel command line verbatim, as xhyve passes it. */
+export function toVmConfig(args: HyveArgs, cwd = process.cwd()): ChildConfig {
+  const firmware = requireRunnable(args);
+  return {
+    kernel: path.resolve(cwd, firmware.kernel),
+    ...(firmware.initrd ? { initrd: path.resolve(cwd, firmware.initrd) } : {}),
+    cmdline: firmware.cmdline,
+    memoryMiB: args.memoryMiB,
+    cpus: args.cpus,
+    ...machineOf(args),
+  };
+}
+
+/** Formats MiB as the shortest of G or M. */
+function formatMemory(mib: number): string {
+  return mib % 1024 === 0 ? `${mib / 1024}G` : `${mib}M`;
+}
+
+export interface ToBootOptionsResult {
+  options: BootGuestOptions;
+  /** Differences bootGuest() would make that the options cannot express. */
+  warnings: string[];
+}
+
+/** The bootGuest() options that boot the same machine as this command line. */
+export function toBootOptions(args: HyveArgs, cwd = process.cwd()): ToBootOptionsResult {
+  const config = toVmConfig(args, cwd);
+  const warnings: string[] = [];
+  let cmdline = config.cmdline ?? '';
+  if (cmdline === HYVE_KERNEL_ARGS || cmdline.startsWith(`${HYVE_KERNEL_ARGS} `)) {
+    cmdline = cmdline.slice(HYVE_KERNEL_ARGS.length + 1);
+  } else {
+    warnings.push(`bootGuest() puts '${HYVE_KERNEL_ARGS}' in front of cmdline; the guest's kernel command line will have them too`);
+  }
+  if (args.com1?.kind !== 'stdio' || args.com2) {
+    warnings.push('bootGuest() connects COM1 to its serial console (guest.serial); the -l settings have no equivalent');
+  }
+  if (args.uuid || args.pidfile) warnings.push('-U and -F have no bootGuest() equivalent');
+  const options: BootGuestOptions = {
+    kernel: config.kernel,
+    ...(config.initrd ? { initrd: config.initrd } : {}),
+    ...(cmdline ? { cmdline } : {}),
+    memory: formatMemory(args.memoryMiB),
+    cpus: args.cpus,
+    machine: machineOf(args),
+  };
+  return { options, warnings };
+}
+
+/**
+ * The bootGuest() options for an xhyve-style argv (without the program name): what
+ * `hyve --print-options` prints. Throws UsageError or NotImplementedError.
+ */
+export function fromCommandLine(argv: readonly string[], cwd = process.cwd()): ToBootOptionsResult {
+  return toBootOptions(parseArgs(argv), cwd);
+}
+
+/** Quotes one argv word for a POSIX shell, only when it needs it. */
+export function shellQuote(word: string): string {
+  if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The xhyve-style argv (without the program name) that boots the machine these bootGuest()
+ * options describe, with COM1 on the terminal. `kernel` is required (the default guest has
+ * no fixed path: pass ensureDefaultGuest()'s). Harness-only options (ready, timeoutMs,
+ * signal, onProgress, onLog, verifySnapshot) have no flag and are left out.
+ * `machine.pvhEntry` and `snapshot` change the machine or how it starts, have no xhyve
+ * flag, and are refused.
+ */
+export function toCommandLine(options: BootGuestOptions): string[] {
+  if (options.kernel === undefined) {
+    throw new RangeError('toCommandLine: options.kernel is required (for the default guest, pass ensureDefaultGuest().kernel)');
+  }
+  const machine = { ...BOOT_GUEST_MACHINE_DEFAULTS, ...options.machine };
+  if (options.machine?.pvhEntry) throw new RangeError('toCommandLine: machine.pvhEntry has no xhyve flag');
+  if (options.snapshot !== undefined) throw new RangeError('toCommandLine: snapshot (restoring instead of booting) has no xhyve flag');
+  const cpus = options.cpus ?? 1;
+  if (!Number.isInteger(cpus) || cpus < 1) throw new RangeError(`cpus must be a positive integer, got ${options.cpus}`);
+  const argv: string[] = [];
+  const flags = [machine.acpi && 'A', machine.exitOnUnhandledIo && 'e', machine.rtcUtc && 'u', machine.x2apic && 'x', !machine.mpTable && 'Y']
+    .filter(Boolean)
+    .join('');
+  if (flags) argv.push(`-${flags}`);
+  argv.push('-m', formatMemory(parseMemoryMiB(options.memory ?? 256)));
+  argv.push('-c', String(cpus));
+  argv.push('-s', '0:0,hostbridge', '-s', '31,lpc', '-l', 'com1,stdio');
+  for (const file of [options.kernel, options.initrd]) {
+    if (file?.includes(',')) throw new RangeError(`toCommandLine: ${file}: xhyve's -f cannot hold a path with a comma`);
+  }
+  const cmdline = [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' ');
+  argv.push('-f', `kexec,${path.resolve(options.kernel)},${options.initrd ? path.resolve(options.initrd) : ''},${cmdline}`);
+  return argv;
+}
