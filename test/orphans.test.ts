@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { expect, test } from 'vitest';
+import { expect, onTestFinished, test } from 'vitest';
 import { buildGuest } from './helpers/guests.js';
 
 function alive(pid: number): boolean {
@@ -18,6 +18,9 @@ test('SIGKILL of the test runner takes its VM processes down with it', async () 
   // The 'uart' guest waits for console input forever: only its parent's death ends it.
   const script = fileURLToPath(new URL('./helpers/vm-parent.mjs', import.meta.url));
   const parent = spawn(process.execPath, [script, buildGuest('uart')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  onTestFinished(() => {
+    parent.kill('SIGKILL');
+  });
   let out = '';
   parent.stdout.on('data', (d: Buffer) => (out += d.toString()));
   parent.stderr.on('data', (d: Buffer) => (out += d.toString()));
