@@ -13,6 +13,8 @@ export interface WaitOptions {
 interface Waiter {
   pattern: RegExp;
   since: number;
+  /** Where the next attempt starts: output before it has been searched already. */
+  scanFrom: number;
   resolve: (match: RegExpExecArray) => void;
   reject: (error: Error) => void;
   cleanup: () => void;
@@ -81,6 +83,7 @@ export class SerialConsole {
       const waiter: Waiter = {
         pattern: regexp,
         since,
+        scanFrom: this.rescanFrom(since),
         resolve,
         reject,
         cleanup: () => {
@@ -116,13 +119,27 @@ export class SerialConsole {
     this.bytes.write(data);
     this.text += this.decoder.write(data);
     for (const waiter of [...this.waiters]) {
-      const match = this.match(waiter.pattern, waiter.since);
+      const match = this.match(waiter.pattern, waiter.scanFrom);
       if (match) {
         waiter.cleanup();
         waiter.resolve(match);
+      } else {
+        waiter.scanFrom = this.rescanFrom(waiter.since);
       }
     }
   }
+
+  /**
+   * Where a pending wait resumes after a failed attempt. Searching the whole transcript
+   * again on every chunk would cost O(n²) over a long boot log; a match may instead
+   * start at most `matchWindow` characters before the newest output.
+   */
+  private rescanFrom(since: number): number {
+    return Math.max(since, this.text.length - SerialConsole.matchWindow);
+  }
+
+  /** How far back (in characters) a match may begin before the newest output. */
+  static readonly matchWindow = 8192;
 
   /** The guest is gone: pending and future waits reject with `error`. */
   close(error: Error): void {
