@@ -116,6 +116,12 @@ export class SerialConsole {
 
   /** Feeds bytes from the guest. */
   push(data: Buffer): void {
+    if (this.closedWith) {
+      // Output that trails a failure (the rest of a panic message) still belongs in the
+      // transcript, but the stream has ended and no wait is pending any more.
+      this.text += data.toString('utf8');
+      return;
+    }
     this.bytes.write(data);
     this.text += this.decoder.write(data);
     for (const waiter of [...this.waiters]) {
