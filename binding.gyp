@@ -12,7 +12,8 @@
         "native",
         "<!@(node -p \"require('node-addon-api').include\")"
       ],
-      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8",
+                  "HYVE_VERSION=<!(node -p \"JSON.stringify(require('./package.json').version)\")"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Werror", "-fexceptions", "-mcx16"],

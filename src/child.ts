@@ -7,11 +7,47 @@ import { loadAddon, type NativeVm } from './native.js';
 import type { ChildMessage, ParentMessage } from './protocol.js';
 
 function send(message: ChildMessage, then?: () => void): void {
+  if (message.type !== 'console') flushConsole();  // console bytes stay ahead of what follows them
   if (process.connected && process.send) process.send(message, undefined, {}, () => then?.());
   else then?.();
 }
 
+// A slow guest prints a byte at a time; one IPC message per byte would cost the parent
+// far more than the bytes are worth. Console output is gathered for a couple of
+// milliseconds (or up to 16 KiB) per message instead.
+const consoleBatchMs = 2;
+const consoleBatchBytes = 16 * 1024;
+const pendingConsole: Buffer[][] = [[], []];
+let pendingConsoleBytes = 0;
+let consoleTimer: NodeJS.Timeout | undefined;
+
+function queueConsole(port: number, data: Buffer): void {
+  pendingConsole[port]?.push(data);
+  pendingConsoleBytes += data.length;
+  if (pendingConsoleBytes >= consoleBatchBytes) flushConsole();
+  else consoleTimer ??= setTimeout(flushConsole, consoleBatchMs);
+}
+
+function flushConsole(): void {
+  if (consoleTimer) clearTimeout(consoleTimer);
+  consoleTimer = undefined;
+  pendingConsoleBytes = 0;
+  pendingConsole.forEach((chunks, port) => {
+    if (chunks.length === 0) return;
+    const data = Buffer.concat(chunks.splice(0));
+    send({ type: 'console', port, data: data.toString('base64') });
+  });
+}
+
 let vm: NativeVm | undefined;
+
+// Load the addon now: a process forked ahead of need (a spare for restores) is then
+// ready the moment its 'start' arrives. A failure is reported when 'start' retries it.
+try {
+  loadAddon();
+} catch {
+  // reported by start()
+}
 
 function shutdown(exitCode: number): never {
   try {
@@ -21,14 +57,43 @@ function shutdown(exitCode: number): never {
   }
 }
 
-function start(config: Extract<ParentMessage, { type: 'start' }>['config']): void {
+type StartConfig = Extract<ParentMessage, { type: 'start' }>['config'];
+
+/** Refuses a snapshot whose machine differs from what the caller explicitly asked for. */
+function checkSnapshot(config: StartConfig): void {
+  if (!('snapshot' in config) || !config.expectSnapshot) return;
+  const expect = config.expectSnapshot;
+  const header = loadAddon().inspectSnapshot(config.snapshot);
+  const differences = (
+    [
+      ['memoryMiB', expect.memoryMiB, header.memoryMiB],
+      ['cpus', expect.cpus, header.cpus],
+      ['kernel', expect.kernel, header.kernel],
+      ['initrd', expect.initrd, header.initrd],
+      ['cmdline', expect.cmdline, header.cmdline],
+    ] as const
+  ).filter(([, wanted, actual]) => wanted !== undefined && wanted !== actual);
+  if (differences.length > 0) {
+    const error = new Error(
+      `snapshot ${config.snapshot} was taken of a different machine: ` +
+        differences.map(([name, wanted, actual]) => `${name} is ${JSON.stringify(actual)}, not ${JSON.stringify(wanted)}`).join('; '),
+    ) as Error & { code: string };
+    error.code = 'HYVE_BAD_SNAPSHOT';
+    throw error;
+  }
+}
+
+function start(config: StartConfig): void {
   let machine: NativeVm;
   const machineCreatedMs = performance.now();
   try {
     const { Vm } = loadAddon();
+    checkSnapshot(config);
+    const vmConfig = { ...config };
+    if ('expectSnapshot' in vmConfig) delete vmConfig.expectSnapshot;
     machine = new Vm({
-      ...config,
-      onConsole: (port, data) => send({ type: 'console', port, data: data.toString('base64') }),
+      ...vmConfig,
+      onConsole: queueConsole,
       onLog: (line) => send({ type: 'log', line }),
     });
     vm = machine;
@@ -61,6 +126,16 @@ process.on('message', (message: ParentMessage) => {
       break;
     case 'stats':
       send({ type: 'stats', stats: vm?.stats() ?? null });
+      break;
+    case 'snapshot':
+      try {
+        if (!vm) throw new Error('the VM is not running');
+        // Synchronous: console bytes from before the pause are sent ahead of this reply.
+        send({ type: 'snapshot', id: message.id, report: vm.snapshot(message.dir) });
+      } catch (error) {
+        const e = error as Error & { code?: string };
+        send({ type: 'snapshot', id: message.id, error: { code: e.code ?? 'HYVE_INTERNAL', message: e.message } });
+      }
       break;
     case 'stop':
       vm?.stop();

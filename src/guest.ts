@@ -11,8 +11,8 @@ import { defaultTimeoutMs } from './host.js';
 import { SerialConsole, type WaitOptions } from './serial.js';
 import { parseMemoryMiB } from './size.js';
 import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
-import type { ChildConfig } from './protocol.js';
-import type { VmStats } from './native.js';
+import type { ChildConfig, RestoreChildConfig } from './protocol.js';
+import type { SnapshotReport, VmStats } from './native.js';
 
 /** Kernel arguments hyve always passes: the console on COM1, and reboot (end) on panic. */
 export const HYVE_KERNEL_ARGS = 'console=ttyS0 panic=-1';
@@ -36,9 +36,35 @@ export interface BootGuestOptions {
   signal?: AbortSignal;
   /** Progress of building the default guest on first use. */
   onProgress?: (line: string) => void;
+  /**
+   * VMM notices, e.g. the kernel arguments hyve adds on hosts without hardware
+   * virtualization. Default: printed to stderr, prefixed `hyve:`.
+   */
+  onLog?: (line: string) => void;
   /** Advanced machine options, as the hyve CLI's flags set them. */
   machine?: Partial<Pick<ChildConfig, 'acpi' | 'mpTable' | 'rtcUtc' | 'x2apic' | 'exitOnUnhandledIo' | 'pvhEntry'>>;
+  /**
+   * Restore this snapshot directory (written by `guest.snapshot()`) instead of booting.
+   * The machine (memory, cpus, kernel, cmdline) is the snapshot's; `memory`, `cpus`,
+   * `kernel`, `initrd` and `cmdline`, if given, must match it or the restore is refused
+   * (HYVE_BAD_SNAPSHOT). Resolves as soon as the VM runs: no ready marker is awaited, and
+   * the console transcript starts empty.
+   */
+  snapshot?: string;
+  /** With `snapshot`: checksum the whole memory file even if its size and mtime are unchanged. */
+  verifySnapshot?: boolean;
 }
+
+/** What `guest.snapshot()` wrote. */
+export type SnapshotInfo = SnapshotReport & {
+  dir: string;
+  /**
+   * Length of `serial.output` at the pause: the transcript up to here is what the guest
+   * printed before the snapshot; a guest restored from it continues after it. (The
+   * original guest keeps running, so by the time snapshot() resolves more may follow.)
+   */
+  transcriptOffset: number;
+};
 
 export interface RunResult {
   /** What the command printed (stdout and stderr, as the console shows them; \n line ends). */
@@ -72,6 +98,7 @@ export class Guest implements AsyncDisposable {
   private ending = false;
   private runQueue: Promise<unknown> = Promise.resolve();
   private readyReached = false;
+  private failureScanFrom = 0;
 
   /** @internal use bootGuest() */
   constructor(
@@ -82,7 +109,12 @@ export class Guest implements AsyncDisposable {
     vm.on('console', (port, data) => {
       if (port !== 0) return;
       this.serial.push(data);
-      const panic = KERNEL_FAILURE.exec(this.serial.output);
+      // Each complete console line is checked once for the kernel's failure messages.
+      const output = this.serial.output;
+      const lineEnd = output.lastIndexOf('\n') + 1;
+      if (lineEnd <= this.failureScanFrom) return;
+      const panic = KERNEL_FAILURE.exec(output.slice(this.failureScanFrom, lineEnd));
+      this.failureScanFrom = lineEnd;
       if (panic && !this.failure) {
         this.fail('kernel panic', `the guest kernel failed: ${panic[0].trim()}`);
         void vm.kill();
@@ -145,6 +177,38 @@ export class Guest implements AsyncDisposable {
     const start = begin ? since + begin.index + begin[0].length : since;
     const output = this.serial.output.slice(start, end.index).replace(/\r\n/g, '\n');
     return { output, exitCode: Number(end[1]) };
+  }
+
+  /**
+   * Pauses the guest, writes its complete state (CPU, interrupt controllers, clocks,
+   * devices, RAM) to `dir`, and lets it continue. `bootGuest({ snapshot: dir })` then starts
+   * any number of independent copies of it, each with copy-on-write memory. Console output
+   * from before the pause is in `serial.output` when this resolves, up to `transcriptOffset`.
+   * Safe to call while the guest is printing: no console byte is lost or repeated between
+   * this guest's transcript up to the pause and a restored guest's.
+   */
+  async snapshot(dir: string): Promise<SnapshotInfo> {
+    if (this.failure) throw this.failure;
+    const resolved = path.resolve(dir);
+    let transcriptOffset = this.serial.output.length;
+    const report = await this.vm.snapshot(resolved, () => (transcriptOffset = this.serial.output.length));
+    return { ...report, dir: resolved, transcriptOffset };
+  }
+
+  /**
+   * Sets the guest's wall clock to the host's, to within about a second (`date -s` on its
+   * console, ahead by most of a measured round trip, since the command runs once its line
+   * has crossed the console). Useful before a snapshot: a guest booted under an
+   * instruction emulator (PVM) loses timer ticks while it boots and runs seconds behind;
+   * restored copies keep the snapshot's clock, moved on by the time since.
+   */
+  async syncClock(): Promise<void> {
+    const started = Date.now();
+    await this.run('true');
+    const roundTrip = Date.now() - started;
+    const target = Math.round((Date.now() + roundTrip * 0.75) / 1000);
+    const { exitCode, output } = await this.run(`date -u -s @${target} >/dev/null`);
+    if (exitCode !== 0) throw new Error(`setting the guest clock failed: ${output.trim()}`);
   }
 
   /** Asks the guest to power off (poweroff -f on its console) and resolves with how it ended. */
@@ -251,9 +315,11 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
  */
 export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> {
   options.signal?.throwIfAborted();
+  if (options.snapshot !== undefined) return restoreGuest(options.snapshot, options);
   const { config, ready } = await resolveConfig(options);
   const name = path.basename(config.kernel);
   const vm = new VmProcess(config);
+  vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
   const guest = new Guest(vm, name);
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000);
   try {
@@ -273,5 +339,39 @@ export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> 
         : guest.errorFor('timeout', `the guest did not print ${ready} within ${timeoutMs} ms`));
     await guest.kill();
     throw failure;
+  }
+}
+
+/** bootGuest({ snapshot }): a new VM from a snapshot, resolved once it runs. */
+async function restoreGuest(snapshot: string, options: BootGuestOptions): Promise<Guest> {
+  const dir = path.resolve(snapshot);
+  if (!existsSync(path.join(dir, 'state.bin'))) {
+    throw new VmStartError(`${dir} is not a hyve snapshot (it has no state.bin)`, 'HYVE_BAD_SNAPSHOT');
+  }
+  const config: RestoreChildConfig = {
+    snapshot: dir,
+    verifySnapshotMemory: options.verifySnapshot ?? false,
+    expectSnapshot: {
+      memoryMiB: options.memory === undefined ? undefined : parseMemoryMiB(options.memory),
+      cpus: options.cpus,
+      kernel: options.kernel === undefined ? undefined : path.resolve(options.kernel),
+      initrd: options.initrd === undefined ? undefined : path.resolve(options.initrd),
+      cmdline: options.cmdline === undefined ? undefined : [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' '),
+    },
+  };
+  const vm = new VmProcess(config);
+  const guest = new Guest(vm, path.basename(dir));
+  const onAbort = () => void vm.kill();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await vm.started;
+    options.signal?.throwIfAborted();
+    guest.markReady();
+    return guest;
+  } catch (error) {
+    await guest.kill(); // on purpose: no failure transcript for a refused snapshot
+    throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -9,11 +9,11 @@ import { VmProcess } from './vm-process.js';
 import type { ChildConfig } from './protocol.js';
 
 export { bootGuest, Guest, HYVE_KERNEL_ARGS } from './guest.js';
-export type { BootGuestOptions, GuestExit, RunOptions, RunResult } from './guest.js';
+export type { BootGuestOptions, GuestExit, RunOptions, RunResult, SnapshotInfo } from './guest.js';
 export { GuestError, type BootPhase } from './diagnostics.js';
 export { SerialConsole, SerialTimeoutError, type WaitOptions } from './serial.js';
-export { VmProcess, VmStartError, type VmExit } from './vm-process.js';
-export type { ExitOutcome, VmStats, KernelInfo } from './native.js';
+export { VmProcess, VmStartError, SnapshotError, type VmExit } from './vm-process.js';
+export type { ExitOutcome, VmStats, KernelInfo, SnapshotReport, SnapshotHeader } from './native.js';
 export {
   ensureDefaultGuest,
   defaultCacheDir,
@@ -23,6 +23,10 @@ export {
   type DebianKernel,
 } from './fixtures/index.js';
 export { parseSize, parseMemoryMiB } from './size.js';
+export { ensureSnapshot, snapshotKey, type CachedSnapshot, type EnsureSnapshotOptions } from './snapshot-cache.js';
+export { toCommandLine, fromCommandLine, shellQuote, type ToBootOptionsResult } from './cli/options.js';
+export { UsageError, NotImplementedError } from './cli/args.js';
+export { deriveMac } from './cli/mac.js';
 
 /** Options of a raw VM: a kernel, its initrd and command line, and the machine's shape. */
 export type VmOptions = ChildConfig;

@@ -24,6 +24,15 @@ export interface NativeVmConfig {
   onLog?: (line: string) => void;
 }
 
+/** A VM restored from a snapshot: its machine (memory, cpus, ...) comes from the snapshot. */
+export interface NativeRestoreConfig {
+  snapshot: string;
+  /** Checksum the whole memory file even when its size and mtime match. */
+  verifySnapshotMemory?: boolean;
+  onConsole?: (port: number, data: Buffer) => void;
+  onLog?: (line: string) => void;
+}
+
 /** How a VM ended, with xhyve/hyperkit's exit codes. */
 export type ExitOutcome = 'poweroff' | 'error' | 'reboot' | 'triple-fault';
 
@@ -43,12 +52,46 @@ export interface VmStats {
   kernelCompression: string;
   bootPath: string;
   decompressMs: number;
+  /** Restored VMs: milliseconds to read the snapshot and load its state (-1 otherwise). */
+  restoreMs: number;
   addedKernelArguments: string[];
   exits: Record<string, number>;
 }
 
+/** What VM.snapshot() did. */
+export interface SnapshotReport {
+  /** Until every vCPU was parked. */
+  pauseMs: number;
+  /** Collecting the state and writing both files. */
+  saveMs: number;
+  /** Size of state.bin. */
+  stateBytes: number;
+  /** Guest RAM: the size of memory.bin. */
+  memoryBytes: number;
+  /** What memory.bin occupies on disk (untouched pages are holes). */
+  memoryAllocatedBytes: number;
+  configDigest: string;
+}
+
+/** A snapshot's header, as inspectSnapshot() reads it. */
+export interface SnapshotHeader {
+  hyveVersion: string;
+  formatVersion: number;
+  backend: string;
+  memoryMiB: number;
+  cpus: number;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  /** Host wall-clock time of the snapshot (ms since the epoch). */
+  savedAtMs: number;
+  configDigest: string;
+  sections: string[];
+}
+
 export interface NativeVm {
   start(): Promise<NativeExit>;
+  snapshot(dir: string): SnapshotReport;
   writeConsole(port: number, data: Buffer): void;
   stop(): void;
   stats(): VmStats | null;
@@ -64,8 +107,11 @@ export interface KernelInfo {
 }
 
 export interface NativeAddon {
-  Vm: new (config: NativeVmConfig) => NativeVm;
+  Vm: new (config: NativeVmConfig | NativeRestoreConfig) => NativeVm;
   inspectKernel(path: string): KernelInfo;
+  inspectSnapshot(dir: string): SnapshotHeader;
+  /** The hyve version the addon was built from. */
+  version: string;
 }
 
 /** Path of the compiled addon; HYVE_ADDON overrides it (e.g. a sanitizer build). */

@@ -2,6 +2,7 @@
 // the benchmark. Console output and the exit are marshalled to the JS thread through a
 // single thread-safe function, so console bytes always arrive before the exit event.
 #include "boot/linux_loader.h"
+#include "snapshot/snapshot_file.h"
 #include "util/error.h"
 #include "vmm/machine.h"
 
@@ -66,6 +67,12 @@ uint64_t wholeNumber(double value, const char* name, double max) {
 
 MachineConfig parseConfig(const Napi::Object& object) {
   MachineConfig config;
+  if (auto snapshot = optionalField<std::string>(object, "snapshot")) {
+    // The machine comes from the snapshot; only restore options apply.
+    config.snapshotPath = *snapshot;
+    config.verifySnapshotMemory = optionalField<bool>(object, "verifySnapshotMemory").value_or(false);
+    return config;
+  }
   auto kernel = optionalField<std::string>(object, "kernel");
   if (!kernel || kernel->empty()) throw hyve::Error(hyve::ErrorCode::BadConfig, "kernel is required");
   config.kernelPath = *kernel;
@@ -99,6 +106,7 @@ class VmObject : public Napi::ObjectWrap<VmObject> {
     return DefineClass(env, "Vm",
                        {InstanceMethod<&VmObject::start>("start"), InstanceMethod<&VmObject::writeConsole>("writeConsole"),
                         InstanceMethod<&VmObject::stop>("stop"), InstanceMethod<&VmObject::stats>("stats"),
+                        InstanceMethod<&VmObject::snapshot>("snapshot"),
                         InstanceMethod<&VmObject::close>("close")});
   }
 
@@ -213,6 +221,36 @@ class VmObject : public Napi::ObjectWrap<VmObject> {
     return env.Undefined();
   }
 
+  // snapshot(dir): pauses the VM, writes it to `dir`, resumes it. Synchronous: the VM
+  // child's JS thread has nothing else to do meanwhile. Console bytes from before the
+  // pause are delivered to onConsole before this returns, so whatever the caller sends
+  // next (e.g. "snapshot done") follows them.
+  Napi::Value snapshot(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!machine_ || info.Length() < 1 || !info[0].IsString()) {
+      Napi::TypeError::New(env, machine_ ? "snapshot(dir: string)" : "VM is closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    try {
+      // Flush while still paused: the outbox then holds exactly the bytes from before the
+      // pause, and the first byte after it follows the caller's reply.
+      hyve::SnapshotReport report = machine_->snapshot(info[0].As<Napi::String>().Utf8Value(), /*leavePaused=*/true);
+      flush(env);
+      machine_->resume();
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("pauseMs", report.pauseMs);
+      out.Set("saveMs", report.saveMs);
+      out.Set("stateBytes", static_cast<double>(report.stateBytes));
+      out.Set("memoryBytes", static_cast<double>(report.memoryBytes));
+      out.Set("memoryAllocatedBytes", static_cast<double>(report.memoryAllocatedBytes));
+      out.Set("configDigest", report.configDigest);
+      return out;
+    } catch (const std::exception& e) {
+      toJsError(env, e).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+
   Napi::Value stop(const Napi::CallbackInfo& info) {
     if (machine_) machine_->stop();
     return info.Env().Undefined();
@@ -232,6 +270,7 @@ class VmObject : public Napi::ObjectWrap<VmObject> {
     out.Set("kernelCompression", s.kernelCompression);
     out.Set("bootPath", s.bootPath);
     out.Set("decompressMs", s.decompressMs);
+    out.Set("restoreMs", s.restoreMs);
     Napi::Array args = Napi::Array::New(env, s.addedKernelArguments.size());
     for (size_t i = 0; i < s.addedKernelArguments.size(); ++i) args.Set(i, s.addedKernelArguments[i]);
     out.Set("addedKernelArguments", args);
@@ -287,8 +326,42 @@ Napi::Value inspectKernel(const Napi::CallbackInfo& info) {
   }
 }
 
+// inspectSnapshot(dir): the validated header of a snapshot (throws HYVE_BAD_SNAPSHOT).
+// Reads only the state file; the memory file is checked for size, not content.
+Napi::Value inspectSnapshot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "inspectSnapshot(dir: string)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  try {
+    std::string dir = info[0].As<Napi::String>().Utf8Value();
+    hyve::snapshot::Header h = hyve::snapshot::readStateFile(dir).header;
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("hyveVersion", h.hyveVersion);
+    out.Set("formatVersion", h.formatVersion);
+    out.Set("backend", h.backend);
+    out.Set("memoryMiB", static_cast<double>(h.memoryBytes >> 20));
+    out.Set("cpus", h.cpus);
+    out.Set("kernel", h.kernel.path);
+    out.Set("initrd", h.initrd.path);
+    out.Set("cmdline", h.cmdline);
+    out.Set("savedAtMs", static_cast<double>(h.savedRealtimeNs) / 1e6);
+    out.Set("configDigest", h.configDigest());
+    Napi::Array sections = Napi::Array::New(env, h.sections.size());
+    for (size_t i = 0; i < h.sections.size(); ++i) sections.Set(i, h.sections[i]);
+    out.Set("sections", sections);
+    return out;
+  } catch (const std::exception& e) {
+    toJsError(env, e).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("Vm", VmObject::define(env));
+  exports.Set("inspectSnapshot", Napi::Function::New(env, inspectSnapshot));
+  exports.Set("version", Napi::String::New(env, hyve::snapshot::hyveVersion()));
   exports.Set("inspectKernel", Napi::Function::New(env, inspectKernel));
   return exports;
 }

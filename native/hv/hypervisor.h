@@ -3,9 +3,11 @@
 // macOS Hypervisor.framework backend would be a sibling implementing the same classes.
 #pragma once
 
+#include "snapshot/state_io.h"
 #include "vmm/interrupts.h"
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -112,6 +114,16 @@ class Vcpu {
   // Instruction breakpoints (at most 4, guest-virtual) that stop run() with Kind::Breakpoint.
   // An empty list removes them.
   virtual void setBreakpoints(std::span<const uint64_t> addresses) = 0;
+
+  // Snapshots. The vCPU's complete state (registers, special registers, FPU/XSAVE, MSRs,
+  // local APIC, pending events, MP state, debug registers) in a backend-specific layout.
+  // Call only while no thread is inside run() on this vCPU, after any exit has been
+  // completed (a run() that returned Interrupted leaves it complete).
+  virtual void saveState(snapshot::StateWriter& out) const = 0;
+  // Loads saveState()'s output into a fresh vCPU whose CPUID is already set. `elapsed` is
+  // the host time since the save: the guest's timestamp counter is moved on by that much,
+  // so guest clocks read the current time. Throws Error(BadSnapshot) on malformed input.
+  virtual void restoreState(snapshot::StateReader& in, std::chrono::nanoseconds elapsed) = 0;
 };
 
 struct MemorySlot {
@@ -132,6 +144,12 @@ class Vm : public InterruptController {
   virtual std::vector<CpuidEntry> supportedCpuid() const = 0;
   // MSR indices the backend saves/restores (for snapshots and boot-time setup).
   virtual std::vector<uint32_t> msrIndexList() const = 0;
+
+  // Snapshots of the platform created by createPlatform(): interrupt controllers, the
+  // PIT, and the guest's paravirtual clock. Same contract as Vcpu::saveState(); call
+  // restorePlatformState() after every vCPU has been restored.
+  virtual void savePlatformState(snapshot::StateWriter& out) const = 0;
+  virtual void restorePlatformState(snapshot::StateReader& in, std::chrono::nanoseconds elapsed) = 0;
 };
 
 class Hypervisor {

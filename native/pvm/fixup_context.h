@@ -3,6 +3,7 @@
 #pragma once
 
 #include "hv/hypervisor.h"
+#include "util/hex.h"
 #include "vmm/guest_memory.h"
 
 #include <Zydis/Zydis.h>
@@ -93,7 +94,7 @@ std::optional<uint64_t> linearAddress(const FixupContext& c, const ZydisDecodedO
 // number of bytes copied before the first untranslatable or non-RAM page.
 size_t readLinear(const hv::Vcpu& vcpu, const GuestMemory& memory, uint64_t linear, void* out, size_t length);
 
-std::string hexBytes(const uint8_t* bytes, size_t length);
-std::string hex(uint64_t value);
+using hyve::hex;
+using hyve::hexBytes;
 
 }  // namespace hyve::pvm

@@ -15,6 +15,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::Memory: return "HYVE_MEMORY";
     case ErrorCode::Hypervisor: return "HYVE_HYPERVISOR";
     case ErrorCode::GuestFault: return "HYVE_GUEST_FAULT";
+    case ErrorCode::BadSnapshot: return "HYVE_BAD_SNAPSHOT";
     case ErrorCode::Internal: return "HYVE_INTERNAL";
   }
   return "HYVE_INTERNAL";

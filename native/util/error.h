@@ -16,6 +16,7 @@ enum class ErrorCode {
   Memory,         // guest memory cannot be allocated or mapped
   Hypervisor,     // an unexpected failure of a hypervisor call
   GuestFault,     // the guest did something the VMM cannot continue from
+  BadSnapshot,    // a snapshot is corrupt, truncated, or from another hyve version/config
   Internal,
 };
 

@@ -9,15 +9,32 @@
 namespace hyve {
 
 GuestMemory::GuestMemory(uint64_t bytes) : totalBytes_(bytes) {
-  if (bytes < 16 * layout::MiB || bytes % (2 * layout::MiB) != 0) {
-    throw Error(ErrorCode::BadConfig, "guest memory must be a multiple of 2 MiB and at least 16 MiB, got " +
-                                          std::to_string(bytes) + " bytes");
-  }
+  validateSize();
   mapping_ = Mapping::anonymous(bytes);
-  uint64_t below = std::min(bytes, layout::kPciHoleStart);
+  layOutRegions();
+}
+
+GuestMemory::GuestMemory(uint64_t bytes, int fd) : totalBytes_(bytes) {
+  validateSize();
+  // MAP_NORESERVE: a restored guest is charged only for the pages it writes.
+  void* addr = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+  if (addr == MAP_FAILED) throwErrno(ErrorCode::Memory, "cannot map the snapshot's guest memory");
+  mapping_ = Mapping(addr, bytes);
+  layOutRegions();
+}
+
+void GuestMemory::validateSize() const {
+  if (totalBytes_ < 16 * layout::MiB || totalBytes_ % (2 * layout::MiB) != 0) {
+    throw Error(ErrorCode::BadConfig, "guest memory must be a multiple of 2 MiB and at least 16 MiB, got " +
+                                          std::to_string(totalBytes_) + " bytes");
+  }
+}
+
+void GuestMemory::layOutRegions() {
+  uint64_t below = std::min(totalBytes_, layout::kPciHoleStart);
   regions_.push_back({0, below, mapping_.data()});
-  if (bytes > below) {
-    regions_.push_back({layout::kPciHoleEnd, bytes - below, mapping_.data() + below});
+  if (totalBytes_ > below) {
+    regions_.push_back({layout::kPciHoleEnd, totalBytes_ - below, mapping_.data() + below});
   }
 }
 

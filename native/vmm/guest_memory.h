@@ -25,6 +25,14 @@ class GuestMemory {
   // Reserves `bytes` of RAM: below the PCI hole, and above 4 GiB for the rest.
   // Throws Error(Memory) if the host cannot reserve it.
   explicit GuestMemory(uint64_t bytes);
+  // Guest RAM mapped copy-on-write (MAP_PRIVATE) from `fd`, which holds exactly `bytes`
+  // laid out as contents() describes: pages come from the file until the guest writes
+  // them, so mapping costs nothing per byte and many VMs can share one file.
+  GuestMemory(uint64_t bytes, int fd);
+
+  // All of guest RAM as one host range: RAM below the PCI hole, then RAM above 4 GiB.
+  // This is the layout of a snapshot's memory file.
+  std::span<const uint8_t> contents() const { return {mapping_.data(), mapping_.size()}; }
 
   uint64_t totalBytes() const { return totalBytes_; }
   const std::vector<MemoryRegion>& regions() const { return regions_; }
@@ -50,6 +58,9 @@ class GuestMemory {
   }
 
  private:
+  void validateSize() const;
+  void layOutRegions();
+
   uint64_t totalBytes_;
   Mapping mapping_;  // one host mapping; regions are windows into it
   std::vector<MemoryRegion> regions_;

@@ -15,7 +15,10 @@
 #include "pvm/cpuid_policy.h"
 #include "pvm/instruction_fixup.h"
 #include "pvm/syscall_bridge.h"
+#include "snapshot/snapshot_file.h"
+#include "snapshot/snapshottable.h"
 #include "util/error.h"
+#include "util/hex.h"
 #include "vmm/cpuid.h"
 #include "vmm/layout.h"
 
@@ -24,6 +27,8 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
+#include <filesystem>
 
 namespace hyve {
 
@@ -33,30 +38,21 @@ struct Machine::VcpuRunner {
   std::unique_ptr<pvm::InstructionFixup> fixup;  // only on hosts that emulate the guest kernel
   std::thread thread;
   mutable std::mutex mutex;
-  std::map<std::string, uint64_t> exits;
+  std::map<std::string, uint64_t> exits;  // rare exits, by reason
+  // The frequent ones, by address: integer keys keep the exit path free of string work;
+  // stats() turns addresses into device names.
+  std::unordered_map<uint64_t, uint64_t> portIo, mmio;
   void count(const std::string& key) {
     std::lock_guard lock(mutex);
     ++exits[key];
   }
+  void countAccess(std::unordered_map<uint64_t, uint64_t>& counts, uint64_t address) {
+    std::lock_guard lock(mutex);
+    ++counts[address];
+  }
 };
 
 namespace {
-
-std::string hex(uint64_t value) {
-  char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "0x%" PRIx64, value);
-  return buffer;
-}
-
-std::string hexBytes(const std::vector<uint8_t>& bytes) {
-  std::string out;
-  for (uint8_t b : bytes) {
-    char buffer[4];
-    std::snprintf(buffer, sizeof buffer, "%s%02x", out.empty() ? "" : " ", b);
-    out += buffer;
-  }
-  return out;
-}
 
 void validate(const MachineConfig& config, uint32_t maxVcpus) {
   // Guest memory is reserved lazily, so an absurd size would only fail later, inside the
@@ -83,15 +79,14 @@ Machine::Machine(MachineConfig config) : config_(std::move(config)), created_(st
   validate(config_, hypervisor_->maxVcpus());
   bootStats_.hypervisor = hypervisor_->name();
   bootStats_.pvm = hypervisor_->emulatesGuestKernel();
+  if (!config_.snapshotPath.empty()) {
+    restoreFromSnapshot();
+    bootStats_.setupMs = msSinceCreation();
+    return;
+  }
 
   memory_ = std::make_unique<GuestMemory>(config_.memoryBytes);
-  vm_ = hypervisor_->createVm();
-  uint32_t slot = 0;
-  for (const auto& region : memory_->regions()) {
-    vm_->mapMemory({slot++, region.guestAddress, region.size, region.host});
-  }
-  vm_->createPlatform();
-  buildDevices();
+  buildPlatform();
   loadGuest();
   createVcpus();
   bootStats_.setupMs = msSinceCreation();
@@ -100,6 +95,18 @@ Machine::Machine(MachineConfig config) : config_(std::move(config)), created_(st
 Machine::~Machine() {
   stop();
   wait();
+}
+
+// The VM around memory_ and its devices: the part a cold boot and a restore share.
+void Machine::buildPlatform() {
+  vm_ = hypervisor_->createVm();
+  uint32_t slot = 0;
+  for (const auto& region : memory_->regions()) {
+    vm_->mapMemory({slot++, region.guestAddress, region.size, region.host});
+  }
+  vm_->createPlatform();
+  buildDevices();
+  registerSnapshotSections();
 }
 
 void Machine::buildDevices() {
@@ -196,7 +203,7 @@ void Machine::createVcpus() {
     runner->vcpu->setCpuid(cpuidForVcpu(supported, id, cpuidOptions));
     runner->vcpu->applyFirmwareDefaults();
     if (pvm) runner->fixup = std::make_unique<pvm::InstructionFixup>(*memory_);
-    if (id == 0) {
+    if (id == 0 && loaded_) {  // a restored machine gets its registers from the snapshot
       hv::SpecialRegisters sregs = runner->vcpu->specialRegisters();
       loaded_->cpu.applyTo(sregs);
       runner->vcpu->setSpecialRegisters(sregs);
@@ -210,6 +217,10 @@ void Machine::start(std::function<void(const MachineExit&)> onExit) {
   {
     std::lock_guard lock(exitMutex_);
     onExit_ = std::move(onExit);
+  }
+  {
+    std::lock_guard lock(pauseMutex_);
+    started_ = true;
   }
   for (auto& runner : vcpus_) {
     runner->thread = std::thread([this, r = runner.get()] { runVcpu(*r); });
@@ -240,8 +251,20 @@ void Machine::runVcpu(VcpuRunner& runner) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - created_).count());
   try {
     uint32_t exitsUntilWatch = 0;
+    bool complete = true;  // the last run() left no exit for KVM to finish
     while (!stopping_.load(std::memory_order_acquire)) {
+      if (pauseRequested_.load(std::memory_order_acquire)) {
+        if (complete) {
+          parkIfPausing(runner);
+          continue;
+        }
+        // KVM finishes an exit (e.g. stores the data of a port read, or moves RIP past an
+        // OUT) only on the next KVM_RUN. Saving state before that would lose or repeat the
+        // access, so run once more with immediate exit: it completes and returns at once.
+        vcpu.requestStop();
+      }
       hv::VcpuExit exit = vcpu.run();
+      complete = exit.kind == hv::VcpuExit::Kind::Interrupted;
       // The bridge's trap must be in place before the guest's first user-mode syscall and
       // survive the kernel's own text patching; a periodic look is cheap.
       if (syscallBridge_ && exitsUntilWatch-- == 0) {
@@ -298,7 +321,7 @@ void Machine::runVcpu(VcpuRunner& runner) {
           }
           finish(ExitOutcome::Error, "the hypervisor could not emulate the instruction " +
                                          (exit.instruction.empty() ? std::string("(bytes unknown)")
-                                                                   : "[" + hexBytes(exit.instruction) + "]") +
+                                                                   : "[" + hexBytes(exit.instruction.data(), exit.instruction.size()) + "]") +
                                          " at " + describeVcpu(vcpu));
           return;
         }
@@ -334,8 +357,7 @@ bool Machine::handlePortIo(VcpuRunner& runner, const hv::VcpuExit& exit) {
       if (!exit.write) std::memset(data.data(), 0xff, data.size());  // floating bus
     }
   }
-  std::string name = pio_.nameAt(exit.address);
-  runner.count("io:" + (name.empty() ? hex(exit.address) : name));
+  runner.countAccess(runner.portIo, exit.address);
   return true;
 }
 
@@ -349,8 +371,7 @@ bool Machine::handleMmio(VcpuRunner& runner, const hv::VcpuExit& exit) {
     }
     if (!exit.write) std::memset(exit.data.data(), 0xff, exit.data.size());
   }
-  std::string name = mmio_.nameAt(exit.address);
-  runner.count("mmio:" + (name.empty() ? "unclaimed" : name));
+  runner.countAccess(runner.mmio, exit.address);
   return true;
 }
 
@@ -369,6 +390,10 @@ void Machine::finish(ExitOutcome outcome, std::string message) {
   }
   stopping_.store(true, std::memory_order_release);
   for (auto& runner : vcpus_) runner->vcpu->requestStop();
+  {
+    std::lock_guard pauseLock(pauseMutex_);  // parked vCPU threads and a pause() in progress
+  }
+  pauseChanged_.notify_all();
   exited_.notify_all();
   if (callback) callback(result);
 }
@@ -418,8 +443,249 @@ MachineStats Machine::stats() const {
   for (const auto& runner : vcpus_) {
     std::lock_guard lock(runner->mutex);
     for (const auto& [key, count] : runner->exits) stats.exits[key] += count;
+    for (const auto& [port, count] : runner->portIo) {
+      std::string name = pio_.nameAt(port);
+      stats.exits["io:" + (name.empty() ? hex(port) : name)] += count;
+    }
+    for (const auto& [address, count] : runner->mmio) {
+      std::string name = mmio_.nameAt(address);
+      stats.exits["mmio:" + (name.empty() ? "unclaimed" : name)] += count;
+    }
   }
   return stats;
+}
+
+// ---- pause and snapshots ----
+
+namespace {
+
+// A section made of two functions, for state that lives in the machine itself.
+class FunctionSection final : public snapshot::Snapshottable {
+ public:
+  FunctionSection(std::string name, std::function<void(snapshot::StateWriter&)> save,
+                  std::function<void(snapshot::StateReader&)> restore)
+      : name_(std::move(name)), save_(std::move(save)), restore_(std::move(restore)) {}
+  std::string snapshotName() const override { return name_; }
+  void save(snapshot::StateWriter& out) const override { save_(out); }
+  void restore(snapshot::StateReader& in) override { restore_(in); }
+
+ private:
+  std::string name_;
+  std::function<void(snapshot::StateWriter&)> save_;
+  std::function<void(snapshot::StateReader&)> restore_;
+};
+
+int64_t realtimeNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr uint32_t kFlagAcpi = 1u << 0, kFlagMpTable = 1u << 1, kFlagRtcUtc = 1u << 2, kFlagX2apic = 1u << 3,
+                   kFlagExitOnUnhandledIo = 1u << 4, kFlagPvhEntry = 1u << 5;
+
+}  // namespace
+
+void Machine::registerSnapshotSections() {
+  using snapshot::DeviceState;
+  sections_.push_back(std::make_unique<DeviceState<Uart16550>>("device:com1", *com1_));
+  sections_.push_back(std::make_unique<DeviceState<Uart16550>>("device:com2", *com2_));
+  sections_.push_back(std::make_unique<DeviceState<CmosRtc>>("device:rtc", *rtc_));
+  sections_.push_back(std::make_unique<DeviceState<I8042>>("device:i8042", *i8042_));
+  sections_.push_back(std::make_unique<DeviceState<AcpiPm>>("device:acpi-pm", *acpiPm_));
+  sections_.push_back(std::make_unique<DeviceState<ResetControl>>("device:reset-control", *resetControl_));
+  sections_.push_back(std::make_unique<DeviceState<PciBus>>("device:pci-bus", *pci_));
+  for (unsigned slot = 0; slot < pci::kSlots; ++slot) {
+    for (unsigned function = 0; function < pci::kFunctions; ++function) {
+      if (PciDevice* device = pci_->device(slot, function)) {
+        char name[32];
+        std::snprintf(name, sizeof name, "device:pci-00:%02x.%u", slot, function);
+        sections_.push_back(std::make_unique<DeviceState<PciDevice>>(name, *device));
+      }
+    }
+  }
+  sections_.push_back(std::make_unique<DeviceState<Hpet>>("device:hpet", *hpet_));
+  // Host input not yet taken by the UARTs: it must reach the restored guest too.
+  sections_.push_back(std::make_unique<FunctionSection>(
+      "console:pending-input",
+      [this](snapshot::StateWriter& out) {
+        std::lock_guard lock(consoleMutex_);
+        for (const auto& queue : pendingInput_) {
+          std::vector<uint8_t> bytes(queue.begin(), queue.end());
+          out.blob(bytes);
+        }
+      },
+      [this](snapshot::StateReader& in) {
+        std::lock_guard lock(consoleMutex_);
+        for (auto& queue : pendingInput_) {
+          auto bytes = in.blob();
+          queue.assign(bytes.begin(), bytes.end());
+        }
+        in.expectEnd();
+      }));
+}
+
+uint32_t Machine::machineFlags() const {
+  return (config_.acpi ? kFlagAcpi : 0) | (config_.mpTable ? kFlagMpTable : 0) | (config_.rtcUtc ? kFlagRtcUtc : 0) |
+         (config_.x2apic ? kFlagX2apic : 0) | (config_.exitOnUnhandledIo ? kFlagExitOnUnhandledIo : 0) |
+         (config_.pvhEntry ? kFlagPvhEntry : 0);
+}
+
+void Machine::parkIfPausing(VcpuRunner&) {
+  std::unique_lock lock(pauseMutex_);
+  if (!pauseRequested_.load()) return;
+  ++parked_;
+  pauseChanged_.notify_all();
+  pauseChanged_.wait(lock, [this] { return !pauseRequested_.load() || stopping_.load(); });
+  --parked_;
+}
+
+void Machine::pause() {
+  std::unique_lock lock(pauseMutex_);
+  if (!started_ || stopping_.load()) throw Error(ErrorCode::Internal, "cannot pause: the VM is not running");
+  if (pauseRequested_.load()) throw Error(ErrorCode::Internal, "the VM is already paused");
+  pauseRequested_.store(true);
+  lock.unlock();
+  for (auto& runner : vcpus_) runner->vcpu->requestStop();
+  lock.lock();
+  pauseChanged_.wait(lock, [this] { return parked_ == vcpus_.size() || stopping_.load(); });
+  if (parked_ != vcpus_.size()) {
+    pauseRequested_.store(false);
+    pauseChanged_.notify_all();
+    throw Error(ErrorCode::Internal, "the VM ended while it was being paused");
+  }
+}
+
+void Machine::resume() {
+  {
+    std::lock_guard lock(pauseMutex_);
+    pauseRequested_.store(false);
+  }
+  pauseChanged_.notify_all();
+}
+
+SnapshotReport Machine::snapshot(const std::string& dir, bool leavePaused) {
+  SnapshotReport report;
+  auto t0 = std::chrono::steady_clock::now();
+  pause();
+  auto t1 = std::chrono::steady_clock::now();
+  report.pauseMs = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  try {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw Error(ErrorCode::Internal, "cannot create snapshot directory " + dir + ": " + ec.message());
+
+    snapshot::Header header;
+    header.hyveVersion = snapshot::hyveVersion();
+    header.backend = hypervisor_->name();
+    header.memoryBytes = config_.memoryBytes;
+    header.cpus = config_.cpus;
+    header.kernel = snapshot::identify(config_.kernelPath);
+    header.initrd = snapshot::identify(config_.initrdPath);
+    header.cmdline = config_.cmdline;
+    header.machineFlags = machineFlags();
+
+    std::vector<snapshot::Section> sections;
+    for (auto& runner : vcpus_) {
+      snapshot::StateWriter out;
+      runner->vcpu->saveState(out);
+      sections.push_back({"vcpu:" + std::to_string(runner->vcpu->id()), out.take()});
+    }
+    {
+      snapshot::StateWriter out;
+      vm_->savePlatformState(out);
+      header.savedRealtimeNs = realtimeNs();  // with the guest clock just read
+      sections.push_back({"platform", out.take()});
+    }
+    for (const auto& section : sections_) {
+      snapshot::StateWriter out;
+      section->save(out);
+      sections.push_back({section->snapshotName(), out.take()});
+    }
+    for (const auto& section : sections) header.sections.push_back(section.name);
+
+    snapshot::MemoryFileInfo memory = snapshot::writeMemoryFile(dir, memory_->contents());
+    header.memoryFileBytes = memory.bytes;
+    header.memoryMtimeNs = memory.mtimeNs;
+    header.memoryCrc32 = memory.crc32;
+    report.stateBytes = snapshot::writeStateFile(dir, header, sections);
+    report.memoryBytes = memory.bytes;
+    report.memoryAllocatedBytes = memory.allocatedBytes;
+    report.configDigest = header.configDigest();
+  } catch (...) {
+    resume();  // a failed snapshot leaves the VM running
+    throw;
+  }
+  report.saveMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+  if (!leavePaused) resume();
+  return report;
+}
+
+void Machine::restoreFromSnapshot() {
+  const std::string dir = config_.snapshotPath;
+  // Everything is read and checksummed before anything is built: a bad snapshot is
+  // refused as a whole, and any failure below unwinds the half-built machine (RAII).
+  snapshot::StateFile file = snapshot::readStateFile(dir);
+  const snapshot::Header& header = file.header;
+  if (header.backend != hypervisor_->name()) {
+    throw Error(ErrorCode::BadSnapshot, "snapshot " + dir + " was taken on a '" + header.backend +
+                                            "' hypervisor; this host's is '" + hypervisor_->name() + "'");
+  }
+  config_.memoryBytes = header.memoryBytes;
+  config_.cpus = header.cpus;
+  config_.kernelPath = header.kernel.path;
+  config_.initrdPath = header.initrd.path;
+  config_.cmdline = header.cmdline;
+  config_.acpi = header.machineFlags & kFlagAcpi;
+  config_.mpTable = header.machineFlags & kFlagMpTable;
+  config_.rtcUtc = header.machineFlags & kFlagRtcUtc;
+  config_.x2apic = header.machineFlags & kFlagX2apic;
+  config_.exitOnUnhandledIo = header.machineFlags & kFlagExitOnUnhandledIo;
+  config_.pvhEntry = header.machineFlags & kFlagPvhEntry;
+  validate(config_, hypervisor_->maxVcpus());
+  {
+    UniqueFd memoryFile = snapshot::openMemoryFile(dir, header, config_.verifySnapshotMemory);
+    memory_ = std::make_unique<GuestMemory>(header.memoryBytes, memoryFile.get());  // the mapping outlives the fd
+  }
+
+  buildPlatform();
+  createVcpus();
+
+  std::vector<std::string> expected;
+  for (uint32_t id = 0; id < config_.cpus; ++id) expected.push_back("vcpu:" + std::to_string(id));
+  expected.push_back("platform");
+  for (const auto& section : sections_) expected.push_back(section->snapshotName());
+  if (expected != header.sections) {
+    auto join = [](const std::vector<std::string>& names) {
+      std::string out;
+      for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+      return out;
+    };
+    throw Error(ErrorCode::BadSnapshot, "snapshot " + dir + " holds the state of [" + join(header.sections) +
+                                            "] but this machine has [" + join(expected) + "]");
+  }
+
+  auto elapsed = std::chrono::nanoseconds(std::max<int64_t>(realtimeNs() - header.savedRealtimeNs, 0));
+  size_t index = 0;
+  auto reader = [&](const snapshot::Section& section) {
+    return snapshot::StateReader(section.data, dir + " section '" + section.name + "'");
+  };
+  for (auto& runner : vcpus_) {
+    auto in = reader(file.sections[index++]);
+    runner->vcpu->restoreState(in, elapsed);
+  }
+  {
+    auto in = reader(file.sections[index++]);
+    vm_->restorePlatformState(in, elapsed);
+  }
+  // Devices after the interrupt controllers: they re-drive their interrupt lines.
+  for (auto& section : sections_) {
+    auto in = reader(file.sections[index++]);
+    section->restore(in);
+  }
+  feedConsole(ConsolePort::Com1);  // restored pending input enters the FIFOs as they drain
+  feedConsole(ConsolePort::Com2);
+  bootStats_.bootPath = "snapshot";
+  bootStats_.restoreMs = msSinceCreation();
 }
 
 }  // namespace hyve

@@ -33,6 +33,9 @@ class ResetControl;
 class PciBus;
 class Hpet;
 struct LoadedLinux;
+namespace snapshot {
+class Snapshottable;
+}
 namespace pvm {
 class InstructionFixup;
 class SyscallBridge;
@@ -52,6 +55,11 @@ struct MachineConfig {
   bool x2apic = true;
   bool exitOnUnhandledIo = false;  // xhyve -e
   bool pvhEntry = false;   // enter a vmlinux through its PVH note instead of the 64-bit entry
+  // Restore from this snapshot directory instead of booting: memory, cpus, kernel
+  // identity, cmdline and the flags above then come from the snapshot, and its guest
+  // memory is mapped copy-on-write from the snapshot's memory file.
+  std::string snapshotPath;
+  bool verifySnapshotMemory = false;  // checksum the whole memory file even if unchanged
   // Called from vCPU threads with console bytes; keep it cheap.
   std::function<void(ConsolePort, std::span<const uint8_t>)> onConsoleOutput;
   // Human-readable VMM notices (e.g. kernel arguments added for PVM).
@@ -72,6 +80,16 @@ struct MachineStats {
   double decompressMs = 0;
   std::vector<std::string> addedKernelArguments;
   std::map<std::string, uint64_t> exits;  // "io:com1", "mmio:hpet", "fixup:int3", ...
+  double restoreMs = -1;  // restored VMs: reading the snapshot and loading its state
+};
+
+struct SnapshotReport {
+  double pauseMs = 0;   // until every vCPU was parked
+  double saveMs = 0;    // collecting state and writing both files
+  uint64_t stateBytes = 0;
+  uint64_t memoryBytes = 0;           // guest RAM, the size of memory.bin
+  uint64_t memoryAllocatedBytes = 0;  // what memory.bin occupies on disk (zero pages are holes)
+  std::string configDigest;
 };
 
 class Machine final : public MachineControl {
@@ -93,10 +111,24 @@ class Machine final : public MachineControl {
   // Queues host input for a console; it enters the UART FIFO as the guest drains it.
   void writeConsole(ConsolePort port, std::span<const uint8_t> data);
 
+  // Parks every vCPU thread at a point where its state is complete (no exit half
+  // handled), without ending the VM. Throws Error(Internal) if the VM is not running.
+  void pause();
+  void resume();
+  // Pauses, writes the whole machine to `dir` (see snapshot/snapshot_file.h), then
+  // resumes (unless `leavePaused`; a failed snapshot always resumes). Console bytes the guest wrote before the pause have
+  // all been passed to onConsoleOutput when this returns.
+  SnapshotReport snapshot(const std::string& dir, bool leavePaused = false);
+
   MachineStats stats() const;
 
  private:
   struct VcpuRunner;
+  void restoreFromSnapshot();
+  void registerSnapshotSections();
+  uint32_t machineFlags() const;
+  void parkIfPausing(VcpuRunner& runner);
+  void buildPlatform();
   void buildDevices();
   void loadGuest();
   void createVcpus();
@@ -128,6 +160,14 @@ class Machine final : public MachineControl {
   std::unique_ptr<pvm::SyscallBridge> syscallBridge_;  // PVM hosts only
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
   MachineStats bootStats_;  // filled while building; counters come from the runners
+
+  std::vector<std::unique_ptr<snapshot::Snapshottable>> sections_;  // devices and console, in file order
+
+  std::mutex pauseMutex_;
+  std::condition_variable pauseChanged_;
+  std::atomic<bool> pauseRequested_{false};
+  uint32_t parked_ = 0;
+  bool started_ = false;
 
   std::mutex consoleMutex_;
   std::deque<uint8_t> pendingInput_[2];

@@ -84,10 +84,10 @@ uint32_t KvmHypervisor::maxVcpus() const {
 std::unique_ptr<Vm> KvmHypervisor::createVm() {
   int vm = ::ioctl(kvm_.get(), KVM_CREATE_VM, 0);
   if (vm < 0) throwErrno(ErrorCode::Hypervisor, "KVM_CREATE_VM failed");
-  return std::make_unique<KvmVm>(kvm_.get(), UniqueFd(vm));
+  return std::make_unique<KvmVm>(kvm_.get(), UniqueFd(vm), pvm_);
 }
 
-KvmVm::KvmVm(int kvmFd, UniqueFd vm) : kvmFd_(kvmFd), vm_(std::move(vm)) {
+KvmVm::KvmVm(int kvmFd, UniqueFd vm, bool pvm) : kvmFd_(kvmFd), vm_(std::move(vm)), pvm_(pvm) {
   int size = checkedIoctl(kvmFd_, KVM_GET_VCPU_MMAP_SIZE, "GET_VCPU_MMAP_SIZE");
   runSize_ = static_cast<size_t>(size);
   // Report every emulation failure to user space with the instruction bytes, so the
@@ -126,7 +126,8 @@ void KvmVm::createPlatform() {
 std::unique_ptr<Vcpu> KvmVm::createVcpu(uint32_t id) {
   int fd = ::ioctl(vm_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
   if (fd < 0) throwErrno(ErrorCode::Hypervisor, "KVM_CREATE_VCPU " + std::to_string(id) + " failed");
-  return std::make_unique<KvmVcpu>(id, UniqueFd(fd), runSize_);
+  if (msrIndices_.empty()) msrIndices_ = msrIndexList();
+  return std::make_unique<KvmVcpu>(id, UniqueFd(fd), runSize_, msrIndices_, pvm_);
 }
 
 std::vector<CpuidEntry> KvmVm::supportedCpuid() const {
@@ -199,7 +200,8 @@ kvm_segment toKvm(const Segment& s) {
 
 }  // namespace
 
-KvmVcpu::KvmVcpu(uint32_t id, UniqueFd fd, size_t runSize) : id_(id), fd_(std::move(fd)) {
+KvmVcpu::KvmVcpu(uint32_t id, UniqueFd fd, size_t runSize, std::vector<uint32_t> msrIndices, bool pvm)
+    : id_(id), msrIndices_(std::move(msrIndices)), pvm_(pvm), fd_(std::move(fd)) {
   void* run = ::mmap(nullptr, runSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
   if (run == MAP_FAILED) throwErrno(ErrorCode::Hypervisor, "cannot map the vCPU run area");
   run_ = Mapping(run, runSize);

@@ -27,7 +27,8 @@ class KvmHypervisor final : public Hypervisor {
 
 class KvmVm final : public Vm {
  public:
-  KvmVm(int kvmFd, UniqueFd vm);
+  // `pvm`: the host runs guest user mode natively (see KvmVcpu::restoreState).
+  KvmVm(int kvmFd, UniqueFd vm, bool pvm);
   void mapMemory(const MemorySlot& slot) override;
   void createPlatform() override;
   std::unique_ptr<Vcpu> createVcpu(uint32_t id) override;
@@ -35,16 +36,20 @@ class KvmVm final : public Vm {
   std::vector<uint32_t> msrIndexList() const override;
   void setIrqLevel(uint32_t gsi, bool high) override;
   void signalMsi(uint64_t address, uint32_t data) override;
+  void savePlatformState(snapshot::StateWriter& out) const override;
+  void restorePlatformState(snapshot::StateReader& in, std::chrono::nanoseconds elapsed) override;
 
  private:
   int kvmFd_;  // borrowed from KvmHypervisor, which outlives its VMs
   UniqueFd vm_;
+  bool pvm_;
   size_t runSize_;
+  std::vector<uint32_t> msrIndices_;  // what vCPU snapshots save; read once
 };
 
 class KvmVcpu final : public Vcpu {
  public:
-  KvmVcpu(uint32_t id, UniqueFd fd, size_t runSize);
+  KvmVcpu(uint32_t id, UniqueFd fd, size_t runSize, std::vector<uint32_t> msrIndices, bool pvm);
   uint32_t id() const override { return id_; }
   VcpuExit run() override;
   void requestStop() override;
@@ -60,9 +65,13 @@ class KvmVcpu final : public Vcpu {
   std::optional<uint64_t> translate(uint64_t guestVirtual) const override;
   void applyFirmwareDefaults() override;
   void setBreakpoints(std::span<const uint64_t> addresses) override;
+  void saveState(snapshot::StateWriter& out) const override;
+  void restoreState(snapshot::StateReader& in, std::chrono::nanoseconds elapsed) override;
 
  private:
   uint32_t id_;
+  std::vector<uint32_t> msrIndices_;
+  bool pvm_;
   UniqueFd fd_;
   Mapping run_;
   kvm_run* runData() const { return reinterpret_cast<kvm_run*>(run_.data()); }

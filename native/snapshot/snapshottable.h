@@ -1,0 +1,44 @@
+// What every piece of guest-visible machine state implements to be part of a snapshot.
+// Each Snapshottable becomes one named section of the snapshot's state file; restore
+// requires exactly the same set of names, so a device added later that forgets to
+// register itself (or a snapshot from a machine with other devices) is refused.
+#pragma once
+
+#include "snapshot/state_io.h"
+
+#include <string>
+
+namespace hyve::snapshot {
+
+class Snapshottable {
+ public:
+  virtual ~Snapshottable() = default;
+  // Stable section name, e.g. "device:com1". Unique within a machine.
+  virtual std::string snapshotName() const = 0;
+  // Called with every vCPU parked.
+  virtual void save(StateWriter& out) const = 0;
+  // Called on a freshly built machine before any vCPU runs. Throws Error(BadSnapshot)
+  // (through the reader) on malformed input.
+  virtual void restore(StateReader& in) = 0;
+};
+
+// Adapts a device that keeps its guest-visible state in one trivially copyable `State`
+// struct with saveState()/restoreState() (the convention of native/devices/).
+template <typename Device>
+class DeviceState final : public Snapshottable {
+ public:
+  DeviceState(std::string name, Device& device) : name_(std::move(name)), device_(device) {}
+  std::string snapshotName() const override { return name_; }
+  void save(StateWriter& out) const override { out.state(device_.saveState()); }
+  void restore(StateReader& in) override {
+    auto state = in.template state<typename Device::State>();
+    in.expectEnd();
+    device_.restoreState(state);
+  }
+
+ private:
+  std::string name_;
+  Device& device_;
+};
+
+}  // namespace hyve::snapshot
