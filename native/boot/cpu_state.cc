@@ -28,24 +28,9 @@ constexpr size_t kIdentityMappedGiB = 4;
 constexpr uint8_t kTypeCodeExecReadAccessed = 0xb;
 constexpr uint8_t kTypeDataReadWriteAccessed = 0x3;
 
-constexpr hv::Segment flatSegment(uint16_t selector, uint8_t type, bool longMode) {
-  hv::Segment s{};
-  s.base = 0;
-  s.limit = 0xffffffff;
-  s.selector = selector;
-  s.type = type;
-  s.present = 1;
-  s.dpl = 0;
-  s.db = longMode ? 0 : 1;  // L=1 requires D=0
-  s.s = 1;
-  s.l = longMode ? 1 : 0;
-  s.g = 1;
-  return s;
-}
-
-constexpr hv::Segment kCode64 = flatSegment(boot::kBootCodeSelector, kTypeCodeExecReadAccessed, true);
-constexpr hv::Segment kData = flatSegment(boot::kBootDataSelector, kTypeDataReadWriteAccessed, false);
-constexpr hv::Segment kCode32 = flatSegment(boot::kBootCode32Selector, kTypeCodeExecReadAccessed, false);
+constexpr hv::Segment kCode64 = hv::flatSegment(boot::kBootCodeSelector, kTypeCodeExecReadAccessed, 0, true);
+constexpr hv::Segment kData = hv::flatSegment(boot::kBootDataSelector, kTypeDataReadWriteAccessed, 0, false);
+constexpr hv::Segment kCode32 = hv::flatSegment(boot::kBootCode32Selector, kTypeCodeExecReadAccessed, 0, false);
 
 constexpr uint64_t descriptor(const hv::Segment& s) {
   uint64_t limit = s.g ? s.limit >> 12 : s.limit;

@@ -30,6 +30,22 @@ struct Segment {
   uint8_t type, present, dpl, db, s, l, g, avl, unusable;
 };
 
+// A present, flat (base 0, 4 GiB, page-granular) code or data segment, as the boot
+// protocol and SYSRET define them. `longMode` makes a 64-bit code segment (L=1, D=0).
+constexpr Segment flatSegment(uint16_t selector, uint8_t type, uint8_t dpl, bool longMode) {
+  Segment s{};
+  s.limit = 0xffffffff;
+  s.selector = selector;
+  s.type = type;
+  s.present = 1;
+  s.dpl = dpl;
+  s.db = longMode ? 0 : 1;
+  s.s = 1;
+  s.l = longMode ? 1 : 0;
+  s.g = 1;
+  return s;
+}
+
 struct DescriptorTable {
   uint64_t base;
   uint16_t limit;

@@ -20,19 +20,8 @@ constexpr uint8_t kTypeCodeReadAccessed = 0xb;
 constexpr uint8_t kTypeDataWriteAccessed = 0x3;
 
 // The fixed segments SYSRET loads: flat 4 GiB, DPL 3, present.
-hv::Segment flatUserSegment(uint16_t selector, uint8_t type, bool longMode) {
-  hv::Segment segment{};
-  segment.base = 0;
-  segment.limit = 0xffffffff;
-  segment.selector = selector;
-  segment.type = type;
-  segment.present = 1;
-  segment.dpl = 3;
-  segment.s = 1;
-  segment.g = 1;
-  segment.l = longMode ? 1 : 0;
-  segment.db = longMode ? 0 : 1;
-  return segment;
+hv::Segment userSegment(uint16_t selector, uint8_t type, bool longMode) {
+  return hv::flatSegment(selector, type, 3, longMode);
 }
 
 hv::Segment segmentFromDescriptor(uint16_t selector, uint64_t d) {
@@ -136,9 +125,9 @@ Problem emulateSysret(FixupContext& c) {
   c.regs.rip = toLongMode ? c.regs.rcx : (c.regs.rcx & 0xffffffff);
   // Keeps the defined flags except RF and VM; bit 1 always reads as 1.
   c.regs.rflags = (c.regs.r11 & 0x3c7fd7) | rflags::kFixedOne;
-  c.sregs.cs = flatUserSegment(static_cast<uint16_t>((toLongMode ? userBase + 16 : userBase) | 3),
+  c.sregs.cs = userSegment(static_cast<uint16_t>((toLongMode ? userBase + 16 : userBase) | 3),
                                kTypeCodeReadAccessed, toLongMode);
-  c.sregs.ss = flatUserSegment(static_cast<uint16_t>((userBase + 8) | 3), kTypeDataWriteAccessed, false);
+  c.sregs.ss = userSegment(static_cast<uint16_t>((userBase + 8) | 3), kTypeDataWriteAccessed, false);
   c.regsChanged = c.sregsChanged = true;
   return {};
 }
