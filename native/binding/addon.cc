@@ -2,6 +2,8 @@
 // the benchmark. Console output and the exit are marshalled to the JS thread through a
 // single thread-safe function, so console bytes always arrive before the exit event.
 #include "boot/linux_loader.h"
+#include "firmware/bios_area.h"
+#include "firmware/smbios/smbios.h"
 #include "snapshot/snapshot_file.h"
 #include "util/error.h"
 #include "vmm/machine.h"
@@ -88,6 +90,7 @@ MachineConfig parseConfig(const Napi::Object& object) {
   config.x2apic = optionalField<bool>(object, "x2apic").value_or(true);
   config.exitOnUnhandledIo = optionalField<bool>(object, "exitOnUnhandledIo").value_or(false);
   config.pvhEntry = optionalField<bool>(object, "pvhEntry").value_or(false);
+  config.uuid = optionalField<std::string>(object, "uuid").value_or("");
   return config;
 }
 
@@ -358,11 +361,48 @@ Napi::Value inspectSnapshot(const Napi::CallbackInfo& info) {
   }
 }
 
+// smbiosTables({ memoryMiB, cpus, uuid }): the SMBIOS entry points and table a VM with
+// this configuration gets, with their guest addresses. For tests; no VM is created (the
+// guest memory is only reserved, never touched).
+Napi::Value smbiosTables(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "smbiosTables({ memoryMiB, cpus, uuid })").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  try {
+    Napi::Object options = info[0].As<Napi::Object>();
+    auto mib = optionalField<double>(options, "memoryMiB");
+    auto cpus = optionalField<double>(options, "cpus");
+    auto uuid = optionalField<std::string>(options, "uuid");
+    if (!mib || !cpus || !uuid) throw hyve::Error(hyve::ErrorCode::BadConfig, "memoryMiB, cpus and uuid are required");
+    hyve::GuestMemory memory(wholeNumber(*mib, "memoryMiB", 1 << 24) << 20);
+    hyve::firmware::SmbiosConfig config;
+    config.cpuCount = static_cast<uint32_t>(wholeNumber(*cpus, "cpus", 1024));
+    config.uuid = hyve::firmware::parseUuid(*uuid);
+    hyve::firmware::SmbiosTables tables = hyve::firmware::buildSmbiosTables(memory, config);
+    auto buffer = [&](const std::vector<uint8_t>& bytes) { return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()); };
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("entryPoint64", buffer(tables.entryPoint64));
+    out.Set("entryPoint64Address", static_cast<double>(hyve::firmware::kSmbiosEntryPoint64));
+    out.Set("entryPoint32", buffer(tables.entryPoint32));
+    out.Set("entryPoint32Address", static_cast<double>(hyve::firmware::kSmbiosEntryPoint32));
+    out.Set("table", buffer(tables.table));
+    out.Set("tableAddress", static_cast<double>(hyve::firmware::kSmbiosTable));
+    out.Set("structureCount", tables.structureCount);
+    return out;
+  } catch (const std::exception& e) {
+    toJsError(env, e).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("Vm", VmObject::define(env));
   exports.Set("inspectSnapshot", Napi::Function::New(env, inspectSnapshot));
   exports.Set("version", Napi::String::New(env, hyve::snapshot::hyveVersion()));
   exports.Set("inspectKernel", Napi::Function::New(env, inspectKernel));
+  exports.Set("smbiosTables", Napi::Function::New(env, smbiosTables));
   return exports;
 }
 

@@ -12,6 +12,7 @@
 #include "devices/uart/uart_16550.h"
 #include "firmware/acpi/acpi.h"
 #include "firmware/mptable.h"
+#include "firmware/smbios/smbios.h"
 #include "pvm/cpuid_policy.h"
 #include "pvm/instruction_fixup.h"
 #include "pvm/syscall_bridge.h"
@@ -163,6 +164,8 @@ void Machine::loadGuest() {
     mp.pciRouting = [this](uint32_t slot, uint32_t pin) { return pci_->intxGsi(slot, pin); };
     firmware::writeMpTable(*memory_, mp);
   }
+  firmware::writeSmbiosTables(*memory_, {config_.cpus, config_.uuid.empty() ? firmware::randomUuid()
+                                                                             : firmware::parseUuid(config_.uuid)});
 
   BootConfig boot;
   boot.kernelPath = config_.kernelPath;

@@ -55,6 +55,7 @@ struct MachineConfig {
   bool x2apic = true;
   bool exitOnUnhandledIo = false;  // xhyve -e
   bool pvhEntry = false;   // enter a vmlinux through its PVH note instead of the 64-bit entry
+  std::string uuid;        // SMBIOS system UUID (xhyve -U); empty: a random one per boot
   // Restore from this snapshot directory instead of booting: memory, cpus, kernel
   // identity, cmdline and the flags above then come from the snapshot, and its guest
   // memory is mapped copy-on-write from the snapshot's memory file.
