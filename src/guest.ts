@@ -10,6 +10,7 @@ import { GuestError, KERNEL_FAILURE, bootPhase, saveTranscript, type BootPhase }
 import { defaultTimeoutMs } from './host.js';
 import { SerialConsole, type WaitOptions } from './serial.js';
 import { parseMemoryMiB } from './size.js';
+import { checkUuid } from './uuid.js';
 import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
 import type { ChildConfig, RestoreChildConfig } from './protocol.js';
 import type { SnapshotReport, VmStats } from './native.js';
@@ -41,6 +42,13 @@ export interface BootGuestOptions {
    * virtualization. Default: printed to stderr, prefixed `hyve:`.
    */
   onLog?: (line: string) => void;
+  /**
+   * The VM's identity: the SMBIOS system UUID (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`), which
+   * the guest reads from /sys/class/dmi/id/product_uuid; xhyve's `-U`. Omitted: a random
+   * one per boot. A malformed UUID is a VmStartError (HYVE_BAD_CONFIG). Not allowed with
+   * `snapshot`: a restored guest keeps the snapshot's UUID (its tables are in guest RAM).
+   */
+  uuid?: string;
   /** Advanced machine options, as the hyve CLI's flags set them. */
   machine?: Partial<Pick<ChildConfig, 'acpi' | 'mpTable' | 'rtcUtc' | 'x2apic' | 'exitOnUnhandledIo' | 'pvhEntry'>>;
   /**
@@ -302,6 +310,7 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
     cmdline: [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' '),
     memoryMiB: parseMemoryMiB(options.memory ?? 256),
     cpus: options.cpus ?? 1,
+    ...(options.uuid === undefined ? {} : { uuid: checkUuid(options.uuid) }),
     ...options.machine,
   };
   if (!Number.isInteger(config.cpus) || config.cpus! < 1) throw new RangeError(`cpus must be a positive integer, got ${options.cpus}`);
@@ -315,6 +324,15 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
  */
 export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> {
   options.signal?.throwIfAborted();
+  if (options.uuid !== undefined) {
+    checkUuid(options.uuid);
+    if (options.snapshot !== undefined) {
+      throw new VmStartError(
+        "uuid cannot be given with snapshot: a restored guest keeps the snapshot's UUID (its SMBIOS tables are in the snapshot's RAM)",
+        'HYVE_BAD_CONFIG',
+      );
+    }
+  }
   if (options.snapshot !== undefined) return restoreGuest(options.snapshot, options);
   const { config, ready } = await resolveConfig(options);
   const name = path.basename(config.kernel);

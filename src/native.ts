@@ -20,6 +20,8 @@ export interface NativeVmConfig {
   x2apic?: boolean;
   exitOnUnhandledIo?: boolean;
   pvhEntry?: boolean;
+  /** SMBIOS system UUID (xhyve -U). Omitted: a random one per boot. */
+  uuid?: string;
   onConsole?: (port: number, data: Buffer) => void;
   onLog?: (line: string) => void;
 }
@@ -106,10 +108,23 @@ export interface KernelInfo {
   decompressMs: number;
 }
 
+/** What smbiosTables() returns: a VM's SMBIOS bytes and where they sit in guest memory. */
+export interface SmbiosTables {
+  entryPoint64: Buffer;
+  entryPoint64Address: number;
+  entryPoint32: Buffer;
+  entryPoint32Address: number;
+  table: Buffer;
+  tableAddress: number;
+  structureCount: number;
+}
+
 export interface NativeAddon {
   Vm: new (config: NativeVmConfig | NativeRestoreConfig) => NativeVm;
   inspectKernel(path: string): KernelInfo;
   inspectSnapshot(dir: string): SnapshotHeader;
+  /** @internal The SMBIOS tables a VM of this configuration gets (for tests). */
+  smbiosTables(config: { memoryMiB: number; cpus: number; uuid: string }): SmbiosTables;
   /** The hyve version the addon was built from. */
   version: string;
 }

@@ -58,6 +58,7 @@ export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<
     memoryMiB: parseMemoryMiB(options.memory ?? 256),
     cpus: options.cpus ?? 1,
     machine: options.machine ?? {},
+    uuid: options.uuid?.toLowerCase(),
     ready: typeof ready === 'string' ? ready : `/${ready.source}/${ready.flags}`,
   };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 20);

@@ -11,16 +11,27 @@
  * each test gets its own. With `snapshot: 'auto'` the guest boots once (or not at all,
  * when the snapshot cache already holds it) and every test gets its own copy restored
  * from the snapshot in milliseconds. When a test fails, the guest's console transcript
- * is attached to the report.
+ * is attached to the report. With `uuid: 'from-test-name'` each guest's SMBIOS UUID is
+ * derived from the test's full name (file scope: the test file's path), so a test's guest
+ * has the same identity on every run.
  */
-import { test as baseTest, type TestAPI } from 'vitest';
+import path from 'node:path';
+import { expect, test as baseTest, type TestAPI } from 'vitest';
 import { bootGuest, type BootGuestOptions, type Guest } from './guest.js';
 import { saveTranscript } from './diagnostics.js';
 import { tailLines } from './serial.js';
 import { discardSnapshot, ensureSnapshot, type CachedSnapshot } from './snapshot-cache.js';
 import { VmStartError } from './vm-process.js';
+import { uuidFromName } from './uuid.js';
 
-export interface GuestTestOptions extends BootGuestOptions {
+export interface GuestTestOptions extends Omit<BootGuestOptions, 'uuid'> {
+  /**
+   * The guests' SMBIOS UUID: a UUID, or 'from-test-name' for one derived (name-based,
+   * RFC 4122 version 5) from the test's full name ('file > suite > test'; with scope
+   * 'file', the test file's path relative to the working directory). Not combinable with
+   * `snapshot` (restored copies keep the snapshot's UUID).
+   */
+  uuid?: string | 'from-test-name';
   /** 'test' (default): a fresh guest per test. 'file': one guest for the whole file. */
   scope?: 'test' | 'file';
   /**
@@ -57,9 +68,18 @@ export type GuestTestAPI = TestAPI<GuestFixtures> & {
 };
 
 export function guestTest(options: GuestTestOptions = {}): GuestTestAPI {
-  const { scope = 'test', snapshot, snapshotCacheDir, ...rest } = options;
+  const { scope = 'test', snapshot, snapshotCacheDir, uuid, ...others } = options;
+  const fromTestName = uuid === 'from-test-name';
+  if (fromTestName && snapshot !== undefined) {
+    throw new VmStartError(
+      "uuid: 'from-test-name' cannot be combined with snapshot: every guest restored from a snapshot has the snapshot's UUID",
+      'HYVE_BAD_CONFIG',
+    );
+  }
+  const rest: BootGuestOptions = fromTestName || uuid === undefined ? others : { ...others, uuid };
   const bootOptions: BootGuestOptions = snapshot === undefined || snapshot === 'auto' ? rest : { ...rest, snapshot };
-  let boot = () => bootGuest(bootOptions);
+  // `name` is asked for only when the UUID comes from it.
+  let boot = (name: () => string) => bootGuest(fromTestName ? { ...bootOptions, uuid: uuidFromName(name()) } : bootOptions);
   let prepared: Promise<CachedSnapshot> | undefined;
   const prepare = () => (prepared ??= ensureSnapshot({ ...rest, cacheDir: snapshotCacheDir }));
   if (snapshot === 'auto') {
@@ -81,12 +101,19 @@ export function guestTest(options: GuestTestOptions = {}): GuestTestAPI {
   });
 }
 
-function extend(scope: 'test' | 'file', boot: () => Promise<Guest>): TestAPI<GuestFixtures> {
+/** The file-scoped guest's name: the test file's path, relative so that it is the same in every checkout. */
+function testFileName(): string {
+  const file = expect.getState().testPath;
+  if (!file) throw new Error("hyve: uuid 'from-test-name' with scope 'file': vitest did not say which file is running");
+  return path.relative(process.cwd(), file).split(path.sep).join('/');
+}
+
+function extend(scope: 'test' | 'file', boot: (name: () => string) => Promise<Guest>): TestAPI<GuestFixtures> {
   if (scope === 'file') {
     return baseTest.extend<{ $file: GuestFixtures }>({
       guest: [
         async ({}, use: (guest: Guest) => Promise<void>) => {
-          const guest = await boot();
+          const guest = await boot(testFileName);
           try {
             await use(guest);
           } finally {
@@ -99,7 +126,7 @@ function extend(scope: 'test' | 'file', boot: () => Promise<Guest>): TestAPI<Gue
   }
   return baseTest.extend<GuestFixtures>({
     guest: async ({ task, onTestFailed }, use) => {
-      const guest = await boot();
+      const guest = await boot(() => task.fullName);
       onTestFailed(() => {
         const path = reportTranscript(guest, task.name);
         if (path) (task.meta as Record<string, unknown>).hyveTranscript = path;

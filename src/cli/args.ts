@@ -6,6 +6,7 @@
  * name them.
  */
 import { flag } from './flags.js';
+import { UUID_RE } from '../uuid.js';
 
 /** Bad command line: message on stderr, exit status 1. */
 export class UsageError extends Error {
@@ -102,8 +103,6 @@ export const KNOWN_EMULATIONS = [
 
 /** Network emulations: each gets a MAC address (printed by -M). */
 export const NET_EMULATIONS = new Set(['virtio-net', 'virtio-tap', 'virtio-vpnkit', 'e1000']);
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function integer(text: string, what: string, min: number, max: number): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`invalid ${what} '${text}': expected a whole number`);

@@ -21,6 +21,7 @@ import { parseMemoryMiB } from '../size.js';
 import { flag } from './flags.js';
 import { NET_EMULATIONS, NotImplementedError, UsageError, parseArgs, type HyveArgs, type PciSlot } from './args.js';
 import { slotMac } from './mac.js';
+import { checkUuid } from '../uuid.js';
 
 type Machine = NonNullable<BootGuestOptions['machine']>;
 
@@ -123,6 +124,7 @@ export function toVmConfig(args: HyveArgs, cwd = process.cwd()): ChildConfig {
     cmdline: firmware.cmdline,
     memoryMiB: args.memoryMiB,
     cpus: args.cpus,
+    ...(args.uuid ? { uuid: args.uuid } : {}),
     ...machineOf(args),
   };
 }
@@ -151,13 +153,14 @@ export function toBootOptions(args: HyveArgs, cwd = process.cwd()): ToBootOption
   if (args.com1?.kind !== 'stdio' || args.com2) {
     warnings.push('bootGuest() connects COM1 to its serial console (guest.serial); the -l settings have no equivalent');
   }
-  if (args.uuid || args.pidfile) warnings.push('-U and -F have no bootGuest() equivalent');
+  if (args.pidfile) warnings.push('-F has no bootGuest() equivalent');
   const options: BootGuestOptions = {
     kernel: config.kernel,
     ...(config.initrd ? { initrd: config.initrd } : {}),
     ...(cmdline ? { cmdline } : {}),
     memory: formatMemory(args.memoryMiB),
     cpus: args.cpus,
+    ...(args.uuid ? { uuid: args.uuid } : {}),
     machine: machineOf(args),
   };
   return { options, warnings };
@@ -201,6 +204,7 @@ export function toCommandLine(options: BootGuestOptions): string[] {
   if (flags) argv.push(`-${flags}`);
   argv.push('-m', formatMemory(parseMemoryMiB(options.memory ?? 256)));
   argv.push('-c', String(cpus));
+  if (options.uuid !== undefined) argv.push('-U', checkUuid(options.uuid));
   argv.push('-s', '0:0,hostbridge', '-s', '31,lpc', '-l', 'com1,stdio');
   for (const file of [options.kernel, options.initrd]) {
     if (file?.includes(',')) throw new RangeError(`toCommandLine: ${file}: xhyve's -f cannot hold a path with a comma`);
