@@ -10,6 +10,7 @@
 #   busybox-static               the default guest's userland
 #   cpio                         inspecting initramfs images by hand (tests use our own writer)
 #   tmux                         driving the CLI in a pseudo-terminal in tests
+#   dmidecode                    the foreign check of hyve's SMBIOS tables (test/smbios.test.ts)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -17,6 +18,7 @@ packages=(
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
   linux-source-6.1 flex bison bc libelf-dev libssl-dev
   busybox-static cpio tmux
+  dmidecode
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -27,6 +27,7 @@ export { ensureSnapshot, snapshotKey, type CachedSnapshot, type EnsureSnapshotOp
 export { toCommandLine, fromCommandLine, shellQuote, type ToBootOptionsResult } from './cli/options.js';
 export { UsageError, NotImplementedError } from './cli/args.js';
 export { deriveMac } from './cli/mac.js';
+export { uuidFromName } from './uuid.js';
 
 /** Options of a raw VM: a kernel, its initrd and command line, and the machine's shape. */
 export type VmOptions = ChildConfig;
