@@ -57,7 +57,7 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   { name: 's', arg: 'slot,emulation[,conf]', help: 'PCI slot: hostbridge at 0, lpc at 31', support: 'yes' },
   { name: 'u', help: 'RTC keeps UTC (default: local time)', support: 'yes' },
-  { name: 'U', arg: 'uuid', help: 'VM UUID: stable MAC addresses', support: 'yes' },
+  { name: 'U', arg: 'uuid', help: 'VM UUID: SMBIOS system UUID, stable MAC addresses', support: 'yes' },
   { name: 'v', help: 'print the version and exit', support: 'yes' },
   {
     name: 'w',
