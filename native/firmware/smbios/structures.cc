@@ -2,6 +2,7 @@
 
 #include "firmware/smbios/structure.h"
 #include "util/error.h"
+#include "vmm/layout.h"
 
 #include <string>
 #include <string_view>
@@ -13,8 +14,8 @@
 namespace hyve::firmware::smbios {
 namespace {
 
-constexpr uint64_t KiB = 1024;
-constexpr uint64_t MiB = 1024 * KiB;
+using layout::KiB;
+using layout::MiB;
 
 // Fixed, so that the same configuration gives the same table on every run.
 constexpr const char* kBiosReleaseDate = "01/01/2026";
