@@ -141,6 +141,38 @@ test('the same configuration gives the same bytes; another UUID changes only the
   expect(sa.map((s, i) => s.formatted.equals(sc[i]!.formatted) || s.type)).toEqual(sa.map((s) => (s.type === 1 ? 1 : true)));
 });
 
+// --- what a guest finds: a bespoke guest (test/guests/smbios.c) that scans for the
+// entry point and prints the system UUID, booting in well under a second
+
+async function guestUuid(uuid?: string): Promise<string> {
+  const vm = startVm({ kernel: buildGuest('smbios'), memoryMiB: 64, ...(uuid === undefined ? {} : { uuid }) });
+  let output = '';
+  vm.on('console', (port, data) => {
+    if (port === 0) output += data.toString('latin1');
+  });
+  const exit = await vm.exited;
+  expect(exit.code, output).toBe(0);
+  const match = /hyve-guest: smbios uuid ([0-9a-f-]{36})\n/.exec(output);
+  expect(match, output).not.toBeNull();
+  return match![1]!;
+}
+
+describe('the UUID a guest finds by scanning the BIOS area', () => {
+  test('two boots with the same UUID agree; another UUID differs', async () => {
+    const [a, b, c] = await Promise.all([guestUuid(UUID.toUpperCase()), guestUuid(UUID), guestUuid(uuidFromName('other'))]);
+    expect(a).toBe(UUID);
+    expect(b).toBe(UUID);
+    expect(c).toBe(uuidFromName('other'));
+  });
+
+  test('without a UUID, a random (version 4) one on every boot', async () => {
+    const [a, b] = await Promise.all([guestUuid(), guestUuid()]);
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(b).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(a).not.toBe(b);
+  });
+});
+
 // --- dmidecode over a dump -------------------------------------------------------
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hyve-smbios-'));
