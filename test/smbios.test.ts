@@ -173,6 +173,12 @@ describe('the UUID a guest finds by scanning the BIOS area', () => {
   });
 });
 
+const fileScoped = guestTest({ scope: 'file', uuid: 'from-test-name', kernel: buildGuest('smbios'), ready: /smbios uuid \S+\n/ });
+
+fileScoped("guestTest({ scope: 'file', uuid: 'from-test-name' }): the UUID comes from the test file's path", ({ guest }) => {
+  expect(guest.serial.output).toContain(`smbios uuid ${uuidFromName('test/smbios.test.ts')}\n`);
+});
+
 // --- dmidecode over a dump -------------------------------------------------------
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hyve-smbios-'));
