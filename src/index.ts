@@ -23,6 +23,14 @@ export {
   type DebianKernel,
 } from './fixtures/index.js';
 export { parseSize, parseMemoryMiB } from './size.js';
+export {
+  progressRenderer,
+  formatProgress,
+  type ProgressEvent,
+  type ProgressListener,
+  type ProgressPhase,
+  type ProgressRendererOptions,
+} from './progress.js';
 export { ensureSnapshot, snapshotKey, type CachedSnapshot, type EnsureSnapshotOptions } from './snapshot-cache.js';
 export { toCommandLine, fromCommandLine, shellQuote, type ToBootOptionsResult } from './cli/options.js';
 export { UsageError, NotImplementedError } from './cli/args.js';

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ensureDefaultGuest, fetchDebianKernel, defaultCacheDir } from '../fixtures/index.js';
+import { progressRenderer } from '../progress.js';
 import { packageRoot } from '../paths.js';
 import { VmProcess, VmStartError, type VmExit } from '../vm-process.js';
 import { NotImplementedError, UsageError, parseArgs, type HyveArgs } from './args.js';
@@ -24,7 +25,9 @@ async function fixtures(rest: string[]): Promise<number> {
     console.error(`hyve fixtures: unknown option ${unknown[0]}\n${fixturesUsage}`);
     return 1;
   }
-  const onProgress = (line: string) => process.stderr.write(`${line}\n`);
+  // One status line on a terminal, a line every few seconds in a log; the build's own
+  // output goes to the log file in the cache.
+  const onProgress = progressRenderer();
   const guest = await ensureDefaultGuest({ onProgress });
   console.log(`kernel   ${guest.kernel}\nvmlinux  ${guest.vmlinux}\ninitrd   ${guest.initrd}`);
   if (rest.includes('--debian-kernel')) {
