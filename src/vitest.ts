@@ -122,7 +122,7 @@ function testScoped(boot: Boot): TestAPI<GuestFixtures> {
     // vitest reads the fixture's parameter list: it must destructure what it uses.
     guest: async ({ task, annotate, onTestFailed }, use) => {
       const context = { task, annotate };
-      const guest = await bootForTest(context, boot);
+      const guest = await reportBootFailure(context, bootForTest(context, boot));
       onTestFailed(() => reportFailure(context, guest));
       try {
         await use(guest);
@@ -156,7 +156,8 @@ function fileScoped(boot: Boot): TestAPI<GuestFixtures> {
     ],
     guest: async ({ hyveFileGuest, task, annotate, onTestFailed }, use) => {
       const context = { task, annotate };
-      const guest = await hyveFileGuest.boot(context);
+      // Every test that needed the failed boot gets the report, not only the first.
+      const guest = await reportBootFailure(context, hyveFileGuest.boot(context));
       onTestFailed(() => reportFailure(context, guest));
       await use(guest);
     },
@@ -166,10 +167,9 @@ function fileScoped(boot: Boot): TestAPI<GuestFixtures> {
 
 /**
  * Runs a boot inside a test: gives it up just before the test's vitest timeout would
- * fire, with an error that says which timeout to raise, and annotates a failed boot with
- * its console transcript.
+ * fire, with an error that says which timeout to raise.
  */
-async function bootForTest(context: TestReporting, boot: Boot): Promise<Guest> {
+async function bootForTest(context: Pick<TestContext, 'task'>, boot: Boot): Promise<Guest> {
   const budget = context.task.timeout;
   const bounded = budget > 0 && Number.isFinite(budget);
   const controller = new AbortController();
@@ -179,9 +179,7 @@ async function bootForTest(context: TestReporting, boot: Boot): Promise<Guest> {
   try {
     return await boot(controller.signal);
   } catch (error) {
-    const failure = controller.signal.aborted ? testTimeoutError(budget, Date.now() - started, error) : error;
-    await annotateBootFailure(context, error);
-    throw failure;
+    throw controller.signal.aborted ? testTimeoutError(budget, Date.now() - started, error) : error;
   } finally {
     clearTimeout(timer);
   }
@@ -216,11 +214,21 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
   });
 }
 
-/** During the test (a failed boot) vitest takes annotations: attach the transcript as one. */
-async function annotateBootFailure(context: TestReporting, error: unknown): Promise<void> {
-  if (!(error instanceof GuestError)) return;
-  const attachment = error.transcriptPath ? { path: error.transcriptPath, contentType: 'text/plain' } : undefined;
-  await context.annotate(`guest console (${error.reason}, boot phase: ${error.phase})`, 'hyve', attachment).catch(() => {});
+/**
+ * A failed boot fails the test while it runs, when vitest still takes annotations:
+ * attach the console transcript as one (of the abandoned boot, for HYVE_TEST_TIMEOUT).
+ */
+async function reportBootFailure(context: TestReporting, booting: Promise<Guest>): Promise<Guest> {
+  try {
+    return await booting;
+  } catch (error) {
+    const failure = error instanceof GuestError ? error : (error as Error | undefined)?.cause;
+    if (failure instanceof GuestError) {
+      const attachment = failure.transcriptPath ? { path: failure.transcriptPath, contentType: 'text/plain' } : undefined;
+      await context.annotate(`guest console (${failure.reason}, boot phase: ${failure.phase})`, 'hyve', attachment).catch(() => {});
+    }
+    throw error;
+  }
 }
 
 /**

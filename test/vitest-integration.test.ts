@@ -72,8 +72,12 @@ describe('failure reports', () => {
     expect(t.annotations).toEqual([]);
   });
 
-  test('a failed boot is annotated with its transcript attached', () => {
-    const t = tests.get('test scope: the boot times out')!;
+  test.each([
+    'test scope: the boot times out',
+    'file scope: the boot times out (first test)',
+    'file scope: the boot times out (second test)',
+  ])('%s: the failed boot is annotated with its transcript attached', (name) => {
+    const t = tests.get(name)!;
     expect(t.state).toBe('failed');
     expect(t.errors[0]).toMatch(/did not print never printed within 300 ms/);
     const annotation = t.annotations.find((a) => a.type === 'hyve');
@@ -102,6 +106,9 @@ describe('vitest timeouts', () => {
     expect(t.errors[0]).toMatch(/The abandoned boot had reached: console up/);
     expect(t.errors[0]).not.toMatch(/Test timed out/);
     expect(t.duration).toBeLessThan(budget);
+    const annotation = t.annotations.find((a) => a.type === 'hyve');
+    expect(annotation?.message).toBe('guest console (aborted, boot phase: console up)');
+    expect(readFileSync(annotation!.attachment!.path!, 'utf8')).toContain('hyve-guest: uart ok');
   });
 });
 

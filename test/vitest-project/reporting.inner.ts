@@ -23,3 +23,13 @@ perFile('file scope: an assertion fails after the boot', async ({ guest }) => {
 neverReady('test scope: the boot times out', async ({ guest }) => {
   expect(guest).toBeUndefined(); // never reached: the boot fails first
 });
+
+const neverReadyFile = guestTest({ kernel, ready: 'never printed', timeoutMs: 300, memory: '64M', scope: 'file' });
+
+neverReadyFile('file scope: the boot times out (first test)', async ({ guest }) => {
+  expect(guest).toBeUndefined(); // never reached: the boot fails first
+});
+
+neverReadyFile('file scope: the boot times out (second test)', async ({ guest }) => {
+  expect(guest).toBeUndefined(); // never reached: the boot fails first
+});
