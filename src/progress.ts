@@ -91,12 +91,15 @@ export function formatProgress(event: ProgressEvent, elapsedMs: number): string 
   return `hyve: ${PHASE_TEXT[event.phase]}${counts}, ${elapsed(elapsedMs)}`;
 }
 
+/** A listener that draws; `end()` finishes a status line still on screen, before other output. */
+export type ProgressRenderer = ProgressListener & { end(): void };
+
 /**
  * A listener that draws progress: hyve's notices as lines of their own, build output as
  * a status line that updates in place on a terminal and is printed every few seconds
  * (and at each change of phase) elsewhere. The raw output is in the build log, not here.
  */
-export function progressRenderer(options: ProgressRendererOptions = {}): ProgressListener {
+export function progressRenderer(options: ProgressRendererOptions = {}): ProgressRenderer {
   const stream = options.stream ?? process.stderr;
   const tty = options.tty ?? Boolean(stream.isTTY);
   const intervalMs = options.intervalMs ?? 5000;
@@ -110,7 +113,7 @@ export function progressRenderer(options: ProgressRendererOptions = {}): Progres
     if (statusShown) stream.write('\r\x1b[K');
     statusShown = false;
   };
-  return (message, event) => {
+  const listener: ProgressListener = (message, event) => {
     if (!event || !event.output) {
       clearStatus();
       stream.write(`${message}\n`);
@@ -131,4 +134,10 @@ export function progressRenderer(options: ProgressRendererOptions = {}): Progres
       stream.write(`${line}\n`);
     }
   };
+  return Object.assign(listener, {
+    end() {
+      if (statusShown) stream.write('\n'); // keep the last status, e.g. above a build error
+      statusShown = false;
+    },
+  });
 }

@@ -4,7 +4,7 @@
  * whose Makefile breaks after two objects, in a temporary cache): its error shows the
  * output's tail and names the build log, which holds every line.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,6 +104,25 @@ describe('progressRenderer', () => {
   });
 });
 
+describe('progressRenderer end()', () => {
+  test('ends a status line left on a terminal (once), so an error prints below it', () => {
+    const out = capture(true);
+    const render = progressRenderer({ stream: out.stream, now: () => 0 });
+    render('  CC      a.o', new KbuildCounter(10).event('  CC      a.o'));
+    render.end();
+    render.end();
+    expect(out.text()).toBe('\r\x1b[Khyve: compiling the kernel 1/10 objects (10%), 0s\n');
+  });
+
+  test('writes nothing when no status line is open', () => {
+    const out = capture(true);
+    const render = progressRenderer({ stream: out.stream });
+    render('hyve: a notice', { phase: 'wait', message: 'hyve: a notice', output: false });
+    render.end();
+    expect(out.text()).toBe('hyve: a notice\n');
+  });
+});
+
 /** A kernel "source tarball" whose configuration works and whose build fails after two objects. */
 function fakeSourceTarball(): string {
   const top = path.join(work, 'src', 'linux-fake');
@@ -160,4 +179,18 @@ test('a failing kernel build: the error shows its last output lines and names th
   expect(output('configure').map((e) => e.message)).toEqual(expect.arrayContaining(['  HOSTCC  scripts/basic/fixdep', `merged ${fragment}`]));
   expect(output('compile').find((e) => e.message === '  CC      kernel/fork.o')).toMatchObject({ done: 1, total: 1200 });
   expect(output('compile').find((e) => e.message.endsWith('meant to fail'))).toMatchObject({ done: 2, total: 1200 });
+});
+
+test('hyve fixtures: a failure is one message on stderr and status 1, with no status line left open', () => {
+  const notADirectory = path.join(work, 'not-a-directory');
+  writeFileSync(notADirectory, '');
+  const cli = path.join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+  const result = spawnSync(process.execPath, [cli, 'fixtures'], {
+    encoding: 'utf8',
+    env: { ...process.env, HYVE_CACHE_DIR: notADirectory },
+    timeout: 60_000,
+  });
+  expect(result.status).toBe(1);
+  expect(result.stdout).toBe('');
+  expect(result.stderr).toBe(`hyve fixtures: EEXIST: file already exists, mkdir '${notADirectory}'\n`);
 });

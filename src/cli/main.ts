@@ -28,13 +28,22 @@ async function fixtures(rest: string[]): Promise<number> {
   // One status line on a terminal, a line every few seconds in a log; the build's own
   // output goes to the log file in the cache.
   const onProgress = progressRenderer();
-  const guest = await ensureDefaultGuest({ onProgress });
-  console.log(`kernel   ${guest.kernel}\nvmlinux  ${guest.vmlinux}\ninitrd   ${guest.initrd}`);
-  if (rest.includes('--debian-kernel')) {
-    const debian = await fetchDebianKernel({ cacheDir: defaultCacheDir(), onProgress });
-    console.log(`debian   ${debian.vmlinuz} (${debian.version})`);
+  try {
+    const guest = await ensureDefaultGuest({ onProgress });
+    const debian = rest.includes('--debian-kernel')
+      ? await fetchDebianKernel({ cacheDir: defaultCacheDir(), onProgress })
+      : undefined;
+    onProgress.end();
+    console.log(`kernel   ${guest.kernel}\nvmlinux  ${guest.vmlinux}\ninitrd   ${guest.initrd}`);
+    if (debian) console.log(`debian   ${debian.vmlinuz} (${debian.version})`);
+    return 0;
+  } catch (error) {
+    onProgress.end();
+    // Build errors start with 'hyve:' and end with the failing command's last output lines.
+    const { message } = error as Error;
+    process.stderr.write(`${message.startsWith('hyve:') ? '' : 'hyve fixtures: '}${message}\n`);
+    return 1;
   }
-  return 0;
 }
 
 function version(): string {
