@@ -29,6 +29,7 @@ export {
   type ProgressEvent,
   type ProgressListener,
   type ProgressPhase,
+  type ProgressRenderer,
   type ProgressRendererOptions,
 } from './progress.js';
 export { ensureSnapshot, snapshotKey, type CachedSnapshot, type EnsureSnapshotOptions } from './snapshot-cache.js';
