@@ -104,26 +104,18 @@ export function progressRenderer(options: ProgressRendererOptions = {}): Progres
   const tty = options.tty ?? Boolean(stream.isTTY);
   const intervalMs = options.intervalMs ?? 5000;
   const now = options.now ?? Date.now;
+  // A terminal can take ten repaints a second; a log wants a line every few seconds.
+  const minGapMs = tty ? 100 : intervalMs;
   const started = now();
   let lastDrawn = -Infinity;
   let lastPhase: ProgressPhase | undefined;
   let statusShown = false; // a terminal status line is on screen, without a newline
+  let current: ProgressEvent | undefined; // the latest build output, while a step runs
+  let ticker: NodeJS.Timeout | undefined;
 
-  const clearStatus = () => {
-    if (statusShown) stream.write('\r\x1b[K');
-    statusShown = false;
-  };
-  const listener: ProgressListener = (message, event) => {
-    if (!event || !event.output) {
-      clearStatus();
-      stream.write(`${message}\n`);
-      lastPhase = event?.phase;
-      return;
-    }
+  const draw = (event: ProgressEvent) => {
     const t = now();
-    const phaseChanged = event.phase !== lastPhase;
-    // A terminal can take ten repaints a second; a log wants a line every few seconds.
-    if (!phaseChanged && t - lastDrawn < (tty ? 100 : intervalMs)) return;
+    if (event.phase === lastPhase && t - lastDrawn < minGapMs) return;
     lastDrawn = t;
     lastPhase = event.phase;
     const line = formatProgress(event, t - started);
@@ -134,8 +126,28 @@ export function progressRenderer(options: ProgressRendererOptions = {}): Progres
       stream.write(`${line}\n`);
     }
   };
+  const stop = () => {
+    clearInterval(ticker);
+    ticker = undefined;
+    current = undefined;
+  };
+  const listener: ProgressListener = (message, event) => {
+    if (!event || !event.output) {
+      stop();
+      if (statusShown) stream.write('\r\x1b[K');
+      statusShown = false;
+      stream.write(`${message}\n`);
+      lastPhase = event?.phase;
+      return;
+    }
+    current = event;
+    // Steps that print nothing for a while (linking vmlinux) still move the clock on.
+    ticker ??= setInterval(() => current && draw(current), tty ? 1000 : intervalMs).unref();
+    draw(event);
+  };
   return Object.assign(listener, {
     end() {
+      stop();
       if (statusShown) stream.write('\n'); // keep the last status, e.g. above a build error
       statusShown = false;
     },

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 import { formatProgress, progressRenderer, type ProgressEvent } from 'hyve';
 import { buildKernel } from '../src/fixtures/kernel.js';
 import { KbuildCounter } from '../src/progress.js';
@@ -120,6 +120,27 @@ describe('progressRenderer end()', () => {
     render('hyve: a notice', { phase: 'wait', message: 'hyve: a notice', output: false });
     render.end();
     expect(out.text()).toBe('hyve: a notice\n');
+  });
+});
+
+describe('progressRenderer during a step that prints nothing', () => {
+  afterEach(() => vi.useRealTimers());
+
+  test.each([
+    [true, 3000, ['0s', '1s', '2s', '3s']],
+    [false, 15_000, ['0s', '5s', '10s', '15s']],
+  ])('terminal %s: the elapsed time still moves on (%i ms of silence)', (tty, silenceMs, shown) => {
+    vi.useFakeTimers();
+    const out = capture(tty);
+    const render = progressRenderer({ stream: out.stream, tty });
+    render('  LD      vmlinux', { phase: 'compile', done: 5, total: 10, message: '  LD      vmlinux', output: true });
+    vi.advanceTimersByTime(silenceMs);
+    const lines = out.text().split(tty ? '\r\x1b[K' : '\n').filter(Boolean);
+    expect(lines).toEqual(shown.map((s) => `hyve: compiling the kernel 5/10 objects (50%), ${s}`));
+    render.end();
+    const ended = out.text();
+    vi.advanceTimersByTime(silenceMs);
+    expect(out.text()).toBe(ended); // end() stopped the clock
   });
 });
 
