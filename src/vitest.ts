@@ -36,7 +36,10 @@ import { discardSnapshot, ensureSnapshot, type CachedSnapshot } from './snapshot
 import { VmStartError } from './vm-process.js';
 
 export interface GuestTestOptions extends BootGuestOptions {
-  /** 'test' (default): a fresh guest per test. 'file': one guest for the whole file. */
+  /**
+   * 'test' (default): a fresh guest per test. 'file': one guest for the whole file, booted
+   * by the first test that uses it. Anything else is refused with HYVE_BAD_CONFIG.
+   */
   scope?: 'test' | 'file';
   /**
    * 'auto': boot once, snapshot, and restore a private copy for each test (or for the
