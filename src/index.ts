@@ -23,6 +23,15 @@ export {
   type DebianKernel,
 } from './fixtures/index.js';
 export { parseSize, parseMemoryMiB } from './size.js';
+export {
+  progressRenderer,
+  formatProgress,
+  type ProgressEvent,
+  type ProgressListener,
+  type ProgressPhase,
+  type ProgressRenderer,
+  type ProgressRendererOptions,
+} from './progress.js';
 export { ensureSnapshot, snapshotKey, type CachedSnapshot, type EnsureSnapshotOptions } from './snapshot-cache.js';
 export { toCommandLine, fromCommandLine, shellQuote, type ToBootOptionsResult } from './cli/options.js';
 export { UsageError, NotImplementedError } from './cli/args.js';

@@ -2,5 +2,7 @@
 import { ensureDefaultGuest } from 'hyve';
 
 export default async function setup(): Promise<void> {
-  await ensureDefaultGuest({ onProgress: (line) => process.stderr.write(`[hyve fixtures] ${line}\n`) });
+  // Progress: one status line on a terminal, else a line every few seconds; the kernel
+  // build's own output goes to kernel-build.log in the cache.
+  await ensureDefaultGuest();
 }

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ensureDefaultGuest, fetchDebianKernel, defaultCacheDir } from '../fixtures/index.js';
+import { progressRenderer } from '../progress.js';
 import { packageRoot } from '../paths.js';
 import { VmProcess, VmStartError, type VmExit } from '../vm-process.js';
 import { NotImplementedError, UsageError, parseArgs, type HyveArgs } from './args.js';
@@ -24,14 +25,25 @@ async function fixtures(rest: string[]): Promise<number> {
     console.error(`hyve fixtures: unknown option ${unknown[0]}\n${fixturesUsage}`);
     return 1;
   }
-  const onProgress = (line: string) => process.stderr.write(`${line}\n`);
-  const guest = await ensureDefaultGuest({ onProgress });
-  console.log(`kernel   ${guest.kernel}\nvmlinux  ${guest.vmlinux}\ninitrd   ${guest.initrd}`);
-  if (rest.includes('--debian-kernel')) {
-    const debian = await fetchDebianKernel({ cacheDir: defaultCacheDir(), onProgress });
-    console.log(`debian   ${debian.vmlinuz} (${debian.version})`);
+  // One status line on a terminal, a line every few seconds in a log; the build's own
+  // output goes to the log file in the cache.
+  const onProgress = progressRenderer();
+  try {
+    const guest = await ensureDefaultGuest({ onProgress });
+    const debian = rest.includes('--debian-kernel')
+      ? await fetchDebianKernel({ cacheDir: defaultCacheDir(), onProgress })
+      : undefined;
+    onProgress.end();
+    console.log(`kernel   ${guest.kernel}\nvmlinux  ${guest.vmlinux}\ninitrd   ${guest.initrd}`);
+    if (debian) console.log(`debian   ${debian.vmlinuz} (${debian.version})`);
+    return 0;
+  } catch (error) {
+    onProgress.end();
+    // Build errors start with 'hyve:' and end with the failing command's last output lines.
+    const { message } = error as Error;
+    process.stderr.write(`${message.startsWith('hyve:') ? '' : 'hyve fixtures: '}${message}\n`);
+    return 1;
   }
-  return 0;
 }
 
 function version(): string {

@@ -1,0 +1,16 @@
+// Boots that outlast vitest's test timeout, for test/vitest-integration.test.ts.
+import { expect } from 'vitest';
+import { guestTest } from 'hyve/vitest';
+
+const kernel = process.env.HYVE_INNER_KERNEL!;
+// A boot timeout far beyond the test's: vitest's timeout is the one that matters.
+const slow = guestTest({ kernel, ready: 'never printed', timeoutMs: 600_000, memory: '64M' });
+const slowFile = guestTest({ kernel, ready: 'never printed', timeoutMs: 600_000, memory: '64M', scope: 'file' });
+
+slow('test scope, vitest default testTimeout', async ({ guest }) => {
+  expect(guest).toBeUndefined(); // never reached: the boot fails first
+});
+
+slowFile('file scope, a 2 s test timeout', { timeout: 2000 }, async ({ guest }) => {
+  expect(guest).toBeUndefined(); // never reached: the boot fails first
+});
