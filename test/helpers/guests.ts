@@ -51,3 +51,26 @@ export function buildGuest(name: string): string {
   }
   return output;
 }
+
+const programsDir = path.join(packageRoot(), 'test', 'guest-programs');
+
+/**
+ * Compiles a static Linux program from test/guest-programs/ (NAME.c plus every .S there)
+ * for the default guest, cached by content like the test guests, and returns its path.
+ */
+export function buildGuestProgram(name: string): string {
+  const sources = [path.join(programsDir, `${name}.c`), ...readdirSync(programsDir).filter((f) => f.endsWith('.S')).map((f) => path.join(programsDir, f))];
+  const flags = ['-static', '-O2', '-pthread', '-Wall', '-Wextra', '-Werror'];
+  const hash = createHash('sha256');
+  for (const file of sources) hash.update(readFileSync(file));
+  hash.update(flags.join(' '));
+  const cacheDir = path.join(os.tmpdir(), 'hyve-test-guests');
+  mkdirSync(cacheDir, { recursive: true });
+  const output = path.join(cacheDir, `${name}-${hash.digest('hex').slice(0, 16)}`);
+  if (!existsSync(output)) {
+    const partial = `${output}.${process.pid}.tmp`;
+    execFileSync('gcc', [...flags, '-o', partial, ...sources], { stdio: 'pipe' });
+    renameSync(partial, output);
+  }
+  return output;
+}

@@ -1,0 +1,69 @@
+/**
+ * Guest user space under the load a real test suite makes: test/guest-programs/torture.c
+ * (pipelines of megabytes, fork/exec, threads with TLS, signals during blocking syscalls,
+ * arch_prctl, sched_yield ping-pong, every preserved register and xmm register checked
+ * around syscalls) in the default guest, on 1 and 2 vCPUs, cold-booted and restored.
+ * On PVM hosts every user-mode syscall goes through hyve's syscall bridge
+ * (native/pvm/syscall_bridge.h), which is what this guards.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { bootGuest, ensureDefaultGuest, type Guest } from 'hyve';
+import { CpioWriter } from '../src/fixtures/index.js';
+import { buildGuestProgram } from './helpers/guests.js';
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-userspace-'));
+let kernel = '';
+let initrd = '';
+
+beforeAll(async () => {
+  const defaults = await ensureDefaultGuest();
+  kernel = defaults.kernel;
+  // The kernel unpacks concatenated archives: the default initramfs plus /opt/torture.
+  const overlay = new CpioWriter().dir('opt').fileFromHost('opt/torture', buildGuestProgram('torture'), 0o755);
+  initrd = path.join(work, 'initrd.cpio');
+  writeFileSync(initrd, Buffer.concat([readFileSync(defaults.initrd), overlay.toBuffer()]));
+}, 900_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Runs the torture program and checks its summary and the console for user-space crashes. */
+async function torture(guest: Guest): Promise<void> {
+  const since = guest.serial.output.length;
+  const { output, exitCode } = await guest.run('/opt/torture 1', { timeoutMs: 900_000 });
+  const failed = output.split('\n').filter((line) => line.includes(' FAIL '));
+  expect(failed).toEqual([]);
+  expect(output).toMatch(/^torture: summary 9 passed, 0 failed$/m);
+  expect(exitCode).toBe(0);
+  // The kernel reports a crashed user process on the console (segfault, general protection).
+  expect(guest.serial.output.slice(since)).not.toMatch(/segfault at|general protection|traps:/);
+}
+
+describe('user space under load', () => {
+  test('1 vCPU: cold-booted, then restored from a snapshot', async () => {
+    const guest = await bootGuest({ kernel, initrd, cpus: 1 });
+    try {
+      await torture(guest);
+      await guest.snapshot(path.join(work, 'snapshot'));
+    } finally {
+      await guest.kill();
+    }
+    const restored = await bootGuest({ snapshot: path.join(work, 'snapshot') });
+    try {
+      await torture(restored);
+    } finally {
+      await restored.kill();
+    }
+  }, 3_600_000);
+
+  test('2 vCPUs', async () => {
+    const guest = await bootGuest({ kernel, initrd, cpus: 2 });
+    try {
+      await torture(guest);
+    } finally {
+      await guest.kill();
+    }
+  }, 3_600_000);
+});
