@@ -58,7 +58,7 @@ export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<
     memoryMiB: parseMemoryMiB(options.memory ?? 256),
     cpus: options.cpus ?? 1,
     machine: options.machine ?? {},
-    ready: typeof ready === 'string' ? ready : `/${ready.source}/${ready.flags}`,
+    ready: typeof ready === 'string' ? ready : ready instanceof RegExp ? `/${ready.source}/${ready.flags}` : ready.describe(),
   };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 20);
 }
