@@ -19,6 +19,7 @@ import { saveTranscript } from './diagnostics.js';
 import { tailLines } from './serial.js';
 import { discardSnapshot, ensureSnapshot, type CachedSnapshot } from './snapshot-cache.js';
 import { VmStartError } from './vm-process.js';
+import { validateGuestTestOptions } from './validate.js';
 
 export interface GuestTestOptions extends BootGuestOptions {
   /** 'test' (default): a fresh guest per test. 'file': one guest for the whole file. */
@@ -57,6 +58,7 @@ export type GuestTestAPI = TestAPI<GuestFixtures> & {
 };
 
 export function guestTest(options: GuestTestOptions = {}): GuestTestAPI {
+  validateGuestTestOptions(options);
   const { scope = 'test', snapshot, snapshotCacheDir, ...rest } = options;
   const bootOptions: BootGuestOptions = snapshot === undefined || snapshot === 'auto' ? rest : { ...rest, snapshot };
   let boot = () => bootGuest(bootOptions);
