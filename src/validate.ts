@@ -167,9 +167,14 @@ function distance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
-/** The valid name closest to `name`. */
-export function closestName(name: string, valid: readonly string[]): string {
-  return valid.reduce((best, candidate) => (distance(name, candidate) < distance(name, best) ? candidate : best));
+/** The valid name closest to `name`, if any is close enough to be a likely misspelling. */
+export function closestName(name: string, valid: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  // 'verify' for 'verifySnapshot', 'timeout' for 'timeoutMs': one is the start of the other.
+  const prefixed = valid.find((v) => lower.length >= 3 && (v.toLowerCase().startsWith(lower) || lower.startsWith(v.toLowerCase())));
+  if (prefixed) return prefixed;
+  const best = valid.reduce((a, b) => (distance(name, b) < distance(name, a) ? b : a));
+  return distance(name, best) <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }
 
 /** A short, safe rendering of a bad value for an error message. */
@@ -207,11 +212,8 @@ function check(where: string, options: unknown, rules: Record<string, Rule>, hin
   for (const [key, value] of Object.entries(options)) {
     const rule = rules[key];
     if (!rule) {
-      const extra = hint?.(key);
-      throw badConfig(
-        where,
-        `unknown option '${key}'; did you mean '${closestName(key, names)}'?${extra ? ` ${extra}` : ''} (valid options: ${names.join(', ')})`,
-      );
+      const advice = hint?.(key) ?? (closestName(key, names) ? `did you mean '${closestName(key, names)}'?` : 'no option has a similar name.');
+      throw badConfig(where, `unknown option '${key}'; ${advice} (valid options: ${names.join(', ')})`);
     }
     if (value !== undefined && !rule.ok(value)) {
       throw badConfig(where, `option '${key}' must be ${rule.accepts}, got ${describe(value)}`);
@@ -222,7 +224,7 @@ function check(where: string, options: unknown, rules: Record<string, Rule>, hin
 /** fromCommandLine() returns { options, warnings }: passing it whole is an easy slip. */
 function fromCommandLineHint(key: string): string | undefined {
   return key === 'options' || key === 'warnings'
-    ? "This looks like fromCommandLine()'s result: pass its `.options` (and read its `.warnings`)."
+    ? "this looks like fromCommandLine()'s result: pass its `.options` (and read its `.warnings`)."
     : undefined;
 }
 
