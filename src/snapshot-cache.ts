@@ -12,10 +12,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
+import { dir as tmpDir, setGracefulCleanup } from 'tmp-promise';
 import { defaultCacheDir, ensureDefaultGuest, withCacheLock, DEFAULT_READY_MARKER } from './fixtures/index.js';
 import { bootGuest, HYVE_KERNEL_ARGS, type BootGuestOptions } from './guest.js';
 import { packageRoot } from './paths.js';
 import { parseMemoryMiB } from './size.js';
+
+setGracefulCleanup();
 
 export interface EnsureSnapshotOptions extends Omit<BootGuestOptions, 'snapshot' | 'verifySnapshot'> {
   /** Default: defaultCacheDir() (HYVE_CACHE_DIR, XDG_CACHE_HOME/hyve or ~/.cache/hyve). */
@@ -80,7 +83,10 @@ export async function ensureSnapshot(options: EnsureSnapshotOptions = {}): Promi
     path.join(root, `${key}.lock`),
     async () => {
       if (complete()) return { dir, key, cached: true };
-      const temporary = path.join(root, `${key}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+      // Beside the entry (rename needs the same filesystem); tmp-promise removes it when
+      // this process exits, even in the middle of a boot.
+      const temporaryDir = await tmpDir({ tmpdir: root, prefix: `${key}.tmp-`, unsafeCleanup: true });
+      const temporary = temporaryDir.path;
       try {
         const guest = await bootGuest(bootOptions);
         try {
@@ -94,7 +100,10 @@ export async function ensureSnapshot(options: EnsureSnapshotOptions = {}): Promi
         await fsp.rm(dir, { recursive: true, force: true }); // a partial leftover, if any
         await fsp.rename(temporary, dir);
       } finally {
-        await fsp.rm(temporary, { recursive: true, force: true });
+        // Gone already once renamed into place.
+        await temporaryDir.cleanup().catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        });
       }
       return { dir, key, cached: false };
     },
