@@ -253,8 +253,10 @@ export class Guest implements AsyncDisposable {
       const since = this.serial.output.length;
       try {
         this.serial.write('\x03');
-        // Let the tty act on ^C (signal the job, flush its input) before the marker line.
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // The tty flushes its input when it acts on ^C: send the marker line only once it
+        // has (it echoes '^C'), or the line may be flushed with it (seen on PVM hosts).
+        await this.serial.waitFor('^C', { since, timeoutMs: answerMs }).catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, 100));
         this.serial.write(`printf 'HYVE-SYNC-%s\\n' ${id}\n`);
         await this.serial.waitFor(new RegExp(`(^|\\n)HYVE-SYNC-${id}\\r?\\n`), { since, timeoutMs: answerMs });
         return true;
