@@ -18,7 +18,7 @@ import {
 import { defaultTimeoutMs } from './host.js';
 import { SerialConsole } from './serial.js';
 import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
-import { validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
+import { badConfig, validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
 import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
 import { WaitError, toWaitStrategy, type WaitStrategy } from './wait.js';
 import type { ChildConfig, RestoreChildConfig } from './protocol.js';
@@ -216,7 +216,7 @@ export class Guest implements AsyncDisposable {
     // the echoed line (it contains '%s'/'%d', not the expanded text).
     const line = `printf 'HYVE-BEGIN-%s\\n' ${id}; eval "$(echo ${encoded} | base64 -d)"; printf 'HYVE-END-%s:%d\\n' ${id} $?\n`;
     if (line.length > 4000) {
-      throw new RangeError(`command too long for the console (${command.length} bytes); the tty line limit is about 3000`);
+      throw badConfig('run', `the command is too long for the console (${command.length} bytes); the tty line limit is about 3000`);
     }
     const since = this.serial.output.length;
     this.serial.write(line);

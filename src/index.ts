@@ -18,6 +18,7 @@ export { GuestError, KERNEL_FAILURE_PATTERNS, USER_CRASH_PATTERNS, type BootPhas
 export { Wait, WaitError, type WaitStrategy, type WaitContext, type ForSerialOptions } from './wait.js';
 export {
   BOOT_GUEST_OPTION_NAMES,
+  ENSURE_SNAPSHOT_OPTION_NAMES,
   GUEST_TEST_OPTION_NAMES,
   MACHINE_OPTION_NAMES,
   RESTORE_OPTION_NAMES,

@@ -17,6 +17,7 @@ import { defaultCacheDir, ensureDefaultGuest, withCacheLock, DEFAULT_READY_MARKE
 import { bootGuest, HYVE_KERNEL_ARGS, type BootGuestOptions } from './guest.js';
 import { packageRoot } from './paths.js';
 import { parseMemoryMiB } from './size.js';
+import { validateEnsureSnapshotOptions } from './validate.js';
 
 setGracefulCleanup();
 
@@ -71,6 +72,7 @@ export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<
  * waits for it to be ready and its shell to answer, snapshots it, and shuts it down.
  */
 export async function ensureSnapshot(options: EnsureSnapshotOptions = {}): Promise<CachedSnapshot> {
+  validateEnsureSnapshotOptions(options);
   const { cacheDir = defaultCacheDir(), ...bootOptions } = options;
   const key = await snapshotKey(bootOptions);
   const root = path.join(path.resolve(cacheDir), 'snapshots');

@@ -32,6 +32,12 @@ export const MACHINE_OPTION_NAMES = ['acpi', 'mpTable', 'rtcUtc', 'x2apic', 'exi
 /** The options guestTest() takes on top of bootGuest()'s. */
 export const GUEST_TEST_OPTION_NAMES = [...BOOT_GUEST_OPTION_NAMES, 'scope', 'snapshotCacheDir'] as const;
 
+/** The options ensureSnapshot() takes: bootGuest's for the boot it may make, and the cache directory. */
+export const ENSURE_SNAPSHOT_OPTION_NAMES = [
+  ...BOOT_GUEST_OPTION_NAMES.filter((name) => name !== 'snapshot' && name !== 'verifySnapshot'),
+  'cacheDir',
+] as const;
+
 /** The options startVm() takes. */
 export const START_VM_OPTION_NAMES = ['kernel', 'initrd', 'cmdline', 'memoryMiB', 'cpus', ...MACHINE_OPTION_NAMES] as const;
 
@@ -143,6 +149,11 @@ const GUEST_TEST_RULES: Record<(typeof GUEST_TEST_OPTION_NAMES)[number], Rule> =
   snapshotCacheDir: isPath,
 };
 
+const ENSURE_SNAPSHOT_RULES: Record<string, Rule> = {
+  ...Object.fromEntries(ENSURE_SNAPSHOT_OPTION_NAMES.filter((n) => n !== 'cacheDir').map((n) => [n, BOOT_GUEST_RULES[n as keyof typeof BOOT_GUEST_RULES]])),
+  cacheDir: isPath,
+};
+
 const TIMEOUT_RULES = { timeoutMs: isTimeout };
 const WAIT_RULES: Record<(typeof WAIT_OPTION_NAMES)[number], Rule> = { timeoutMs: isTimeout, since: isSince, signal: isSignal };
 
@@ -249,6 +260,11 @@ export function validateBootGuestOptions(options: unknown, where = 'bootGuest'):
 export function validateGuestTestOptions(options: unknown): void {
   check('guestTest', options, GUEST_TEST_RULES, fromCommandLineHint);
   checkBootDetails('guestTest', options);
+}
+
+export function validateEnsureSnapshotOptions(options: unknown): void {
+  check('ensureSnapshot', options, ENSURE_SNAPSHOT_RULES, fromCommandLineHint);
+  checkBootDetails('ensureSnapshot', options);
 }
 
 export function validateStartVmOptions(options: unknown): void {

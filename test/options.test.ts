@@ -19,6 +19,7 @@ import {
   VmStartError,
   Wait,
   BOOT_GUEST_OPTION_NAMES,
+  ENSURE_SNAPSHOT_OPTION_NAMES,
   GUEST_TEST_OPTION_NAMES,
   MACHINE_OPTION_NAMES,
   RESTORE_OPTION_NAMES,
@@ -101,6 +102,20 @@ describe('the other entry points', () => {
   test("guestTest() refuses scope: 'worker' and unknown options", async () => {
     await badConfig(() => guestTest({ scope: 'worker' } as never), /^guestTest: option 'scope' must be 'test' or 'file', got "worker"/);
     await badConfig(() => guestTest({ snapshotDir: '/tmp/x' } as never), /unknown option 'snapshotDir'; did you mean 'snapshot'\?/);
+  });
+
+  test('ensureSnapshot() and toCommandLine() check theirs', async () => {
+    await badConfig(() => hyve.ensureSnapshot({ cachedir: '/tmp/x' } as never), /^ensureSnapshot: unknown option 'cachedir'; did you mean 'cacheDir'\?/);
+    await badConfig(() => hyve.ensureSnapshot({ snapshot: '/tmp/x' } as never), /^ensureSnapshot: unknown option 'snapshot'/);
+    await badConfig(() => hyve.toCommandLine({ kernel: '/k', cpus: 0 }), /^toCommandLine: option 'cpus' must be a whole number from 1 to 64/);
+    await badConfig(() => hyve.toCommandLine({}), /^toCommandLine: options\.kernel is required/);
+  });
+
+  test('run() refuses a command that is not a string, before typing anything', async () => {
+    // No guest is needed to reach the check: it runs before the guest is touched.
+    const run = hyve.Guest.prototype.run;
+    await badConfig(() => run.call({} as never, ['ls'] as never), /^run: the command must be a string \(one shell command line\), got an array \(1 items\)/);
+    await badConfig(() => run.call({} as never, 'ls', { timeout: 5 } as never), /^run: unknown option 'timeout'; did you mean 'timeoutMs'\?/);
   });
 
   test('wait strategies check their arguments', async () => {
@@ -186,6 +201,7 @@ describe('docs/options.md', () => {
     ['MACHINE_OPTION_NAMES', MACHINE_OPTION_NAMES, 'machine'],
     ['GUEST_TEST_OPTION_NAMES', GUEST_TEST_OPTION_NAMES.filter((n) => !(BOOT_GUEST_OPTION_NAMES as readonly string[]).includes(n)), 'guestTest(options)'],
     ['START_VM_OPTION_NAMES', START_VM_OPTION_NAMES, 'startVm(options)'],
+    ['ENSURE_SNAPSHOT_OPTION_NAMES', ENSURE_SNAPSHOT_OPTION_NAMES.filter((n) => !(BOOT_GUEST_OPTION_NAMES as readonly string[]).includes(n)), 'ensureSnapshot(options)'],
     ['RUN_OPTION_NAMES', RUN_OPTION_NAMES, 'guest.run('],
     ['SHUTDOWN_OPTION_NAMES', SHUTDOWN_OPTION_NAMES, 'guest.run('],
     ['WAIT_OPTION_NAMES', WAIT_OPTION_NAMES, 'guest.run('],
