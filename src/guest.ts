@@ -246,23 +246,28 @@ export class Guest implements AsyncDisposable {
    * that the shell reads commands again; true if it does.
    */
   private async interrupt(): Promise<boolean> {
-    const answerMs = defaultTimeoutMs(5_000, 30_000);
+    const answerMs = defaultTimeoutMs(10_000, 60_000);
+    const answered = (pattern: string | RegExp, since: number) =>
+      this.serial.waitFor(pattern, { since, timeoutMs: answerMs }).then(
+        () => true,
+        () => false,
+      );
     for (let attempt = 0; attempt < 2; attempt++) {
       if (this.failure || this.vm.exit) return false;
-      const id = randomBytes(6).toString('hex');
       const since = this.serial.output.length;
-      try {
-        this.serial.write('\x03');
-        // The tty flushes its input when it acts on ^C: send the marker line only once it
-        // has (it echoes '^C'), or the line may be flushed with it (seen on PVM hosts).
-        await this.serial.waitFor('^C', { since, timeoutMs: answerMs }).catch(() => {});
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        this.serial.write(`printf 'HYVE-SYNC-%s\\n' ${id}\n`);
-        await this.serial.waitFor(new RegExp(`(^|\\n)HYVE-SYNC-${id}\\r?\\n`), { since, timeoutMs: answerMs });
-        return true;
-      } catch {
-        // try once more, then give up
-      }
+      this.serial.write('\x03');
+      // The tty echoes ^C when it acts on it (signals the job, flushes its input); the
+      // marker line goes only after that, or the tty could flush it along with ^C. No
+      // echo: the shell's line editor had the tty in raw mode (a slow guest still reading
+      // the command line, or already back at its prompt) and read ^C itself.
+      const echoed = await answered('^C', since);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const id = randomBytes(6).toString('hex');
+      const markerSince = this.serial.output.length;
+      this.serial.write(`printf 'HYVE-SYNC-%s\\n' ${id}\n`);
+      if (await answered(new RegExp(`(^|\\n)HYVE-SYNC-${id}\\r?\\n`), markerSince)) return true;
+      // The tty acted on ^C and still no shell: another ^C will not help.
+      if (echoed) return false;
     }
     return false;
   }

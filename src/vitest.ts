@@ -63,18 +63,21 @@ export function guestTest(options: GuestTestOptions = {}): GuestTestAPI {
   const bootOptions: BootGuestOptions = snapshot === undefined || snapshot === 'auto' ? rest : { ...rest, snapshot };
   let boot = () => bootGuest(bootOptions);
   let prepared: Promise<CachedSnapshot> | undefined;
-  const prepare = () => (prepared ??= ensureSnapshot({ ...rest, cacheDir: snapshotCacheDir }));
+  const { verifySnapshot, ...bootRest } = rest;
+  const prepare = () => (prepared ??= ensureSnapshot({ ...bootRest, cacheDir: snapshotCacheDir }));
+  // What applies to a restore (docs/options.md): the boot-only options stay with the boot.
+  const restoreOptions = { signal: rest.signal, onLog: rest.onLog, failOn: rest.failOn, verifySnapshot };
   if (snapshot === 'auto') {
     boot = async () => {
       const made = await prepare();
       try {
-        return await bootGuest({ snapshot: made.dir, signal: rest.signal });
+        return await bootGuest({ ...restoreOptions, snapshot: made.dir });
       } catch (error) {
         // A cached entry this hyve refuses (e.g. damaged on disk): rebuild it once.
         if (!(error instanceof VmStartError) || error.code !== 'HYVE_BAD_SNAPSHOT' || !made.cached) throw error;
         prepared = undefined;
         await discardSnapshot(made, snapshotCacheDir);
-        return bootGuest({ snapshot: (await prepare()).dir, signal: rest.signal });
+        return bootGuest({ ...restoreOptions, snapshot: (await prepare()).dir });
       }
     };
   }
