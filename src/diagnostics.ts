@@ -17,12 +17,13 @@ export function bootPhase(started: boolean, transcript: string, ready: boolean):
 }
 
 /**
- * What the kernel puts before a console message: nothing, or the printk timestamp
- * (`[    1.234567] `), optionally followed by the caller id (`[    T1] `, PRINTK_CALLER).
- * Failure patterns are anchored behind it, so a program printing `DEBUG: x` or
- * `no BUG: here` is not mistaken for the kernel.
+ * Where a kernel console message starts: at the start of a line, or after its printk
+ * timestamp (`[    1.234567] `, optionally with the caller id `[    T1]`), which may follow
+ * other output on the same line (a shell prompt the kernel interrupted). Failure patterns
+ * are anchored there, so a program printing `DEBUG: x` or `no BUG: here` is not
+ * mistaken for the kernel.
  */
-const PRINTK_PREFIX = String.raw`^(?:\[\s*\d+\.\d+\])?(?:\[\s*[CT]\d+\])? ?`;
+const PRINTK_PREFIX = String.raw`(?:^|\[\s*\d+\.\d+\](?:\[\s*[CT]\d+\])? ?)`;
 
 /**
  * Console lines that mean the guest kernel is broken (bootGuest's default `failOn`): a

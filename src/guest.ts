@@ -126,13 +126,16 @@ export class Guest implements AsyncDisposable {
   private readonly warningLines: string[] = [];
   /** Set when a timed-out run() could not get the shell back: later runs fail with it. */
   private unusable: GuestError | undefined;
+  private readonly failOn: readonly RegExp[];
 
   /** @internal use bootGuest() */
   constructor(
     private readonly vm: VmProcess,
     private readonly name: string,
-    private readonly failOn: readonly RegExp[] = KERNEL_FAILURE_PATTERNS,
+    failOn: readonly RegExp[] = KERNEL_FAILURE_PATTERNS,
   ) {
+    // Without g/y a pattern keeps no lastIndex between lines.
+    this.failOn = failOn.map((pattern) => new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')));
     this.serial = new SerialConsole((data) => vm.write(data));
     vm.on('console', (port, data) => {
       if (port !== 0) return;

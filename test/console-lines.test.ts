@@ -44,6 +44,7 @@ describe('kernel failure patterns', () => {
       await say(guest, 'DEBUG: x');
       await say(guest, 'no BUG: here, and no Oops: either');
       await say(guest, 'echo Kernel panic - not syncing: (quoted by a program)');
+      await say(guest, '[ 1.0 ] BUG: not a printk timestamp');
       await say(guest, 'still alive');
       expect(guest.error).toBeUndefined();
     });
@@ -54,6 +55,7 @@ describe('kernel failure patterns', () => {
       '[    1.234567] BUG: kernel NULL pointer dereference, address: 0000000000000000',
       'Kernel panic - not syncing: VFS: Unable to mount root fs',
       '[   12.000001][    T1] Oops: general protection fault, probably for non-canonical address',
+      '# [   99.000001] Kernel panic - not syncing: after a prompt on the same line',
     ]) {
       const guest = await bootGuest({ kernel, ready });
       guest.serial.write(`${line}\n`);
@@ -70,9 +72,10 @@ describe('kernel failure patterns', () => {
       await say(guest, '[    1.234567] BUG: kernel NULL pointer dereference');
       expect(guest.error).toBeUndefined();
     });
-    const guest = await bootGuest({ kernel, ready, failOn: [/^MY-TEST-FAILED/] });
+    const guest = await bootGuest({ kernel, ready, failOn: [/^MY-TEST-FAILED/g] });
     await say(guest, 'Kernel panic - not syncing: not in my list');
     expect(guest.error).toBeUndefined();
+    await say(guest, 'not at the start: MY-TEST-FAILED');
     guest.serial.write('MY-TEST-FAILED: assertion\n');
     await guest.exited;
     expect(guest.error?.reason).toBe('kernel panic');
