@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ensureDefaultGuest, DEFAULT_READY_MARKER } from './fixtures/index.js';
+import { ensureDefaultGuest, DEFAULT_READY_MARKER, type DefaultGuest } from './fixtures/index.js';
 import {
   GuestError,
   KERNEL_FAILURE_PATTERNS,
@@ -386,18 +386,25 @@ function describeExit(exit: VmExit): string {
   }
 }
 
+/**
+ * The default guest, built on first use. A failed build is a VmStartError with code
+ * HYVE_FIXTURE_BUILD (the cause attached), like every other reason a boot cannot start.
+ */
+export async function defaultGuest(options: Pick<BootGuestOptions, 'onProgress' | 'signal'>): Promise<DefaultGuest> {
+  return ensureDefaultGuest({ onProgress: options.onProgress, signal: options.signal }).catch((error: unknown) => {
+    if (error instanceof VmStartError || options.signal?.aborted) throw error;
+    throw Object.assign(new VmStartError(`building the default guest failed: ${(error as Error).message}`, 'HYVE_FIXTURE_BUILD'), {
+      cause: error,
+    });
+  });
+}
+
 /** Resolves the options into what the VM child takes, building the default guest if needed. */
 async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy }> {
   let kernel = options.kernel;
   let initrd = options.initrd;
   if (kernel === undefined) {
-    const defaults = await ensureDefaultGuest({ onProgress: options.onProgress, signal: options.signal }).catch((error: unknown) => {
-      if (error instanceof VmStartError || options.signal?.aborted) throw error;
-      throw Object.assign(
-        new VmStartError(`building the default guest failed: ${(error as Error).message}`, 'HYVE_FIXTURE_BUILD'),
-        { cause: error },
-      );
-    });
+    const defaults = await defaultGuest(options);
     kernel = defaults.kernel;
     initrd ??= defaults.initrd;
   }

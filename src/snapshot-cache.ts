@@ -13,8 +13,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import { dir as tmpDir, setGracefulCleanup } from 'tmp-promise';
-import { defaultCacheDir, ensureDefaultGuest, withCacheLock, DEFAULT_READY_MARKER } from './fixtures/index.js';
-import { bootGuest, HYVE_KERNEL_ARGS, type BootGuestOptions } from './guest.js';
+import { defaultCacheDir, withCacheLock, DEFAULT_READY_MARKER } from './fixtures/index.js';
+import { bootGuest, defaultGuest, HYVE_KERNEL_ARGS, type BootGuestOptions } from './guest.js';
 import { packageRoot } from './paths.js';
 import { parseMemoryMiB } from './size.js';
 import { validateEnsureSnapshotOptions } from './validate.js';
@@ -49,7 +49,7 @@ function fileIdentity(file: string | undefined): string | null {
 export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<string> {
   let { kernel, initrd } = options;
   if (kernel === undefined) {
-    const defaults = await ensureDefaultGuest({ onProgress: options.onProgress, signal: options.signal });
+    const defaults = await defaultGuest(options);
     kernel = defaults.kernel;
     initrd ??= defaults.initrd;
   }

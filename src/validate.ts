@@ -202,8 +202,10 @@ function describe(value: unknown): string {
       return `${String(value)} (${typeof value})`;
     case 'function':
       return 'a function';
-    default:
-      return `${(value as object).constructor?.name ?? 'an'} object`;
+    default: {
+      const name = (value as object).constructor?.name;
+      return name && name !== 'Object' ? `a ${name}` : 'an object';
+    }
   }
 }
 

@@ -64,6 +64,8 @@ describe('bootGuest() refuses bad options before any process starts', () => {
     ['cpus: 0', { cpus: 0 }, /option 'cpus' must be a whole number from 1 to 64, got 0/],
     ['cpus: 65', { cpus: 65 }, /option 'cpus' must be a whole number from 1 to 64, got 65/],
     ['cpus: "2"', { cpus: '2' }, /option 'cpus' .*got "2" \(string\)/],
+    ['cpus: {}', { cpus: {} }, /option 'cpus' .*got an object$/],
+    ['kernel: a Buffer', { kernel: Buffer.from('/boot/vmlinuz') }, /option 'kernel' must be a file path \(a non-empty string\), got a Buffer$/],
     ['an odd memory size', { memory: '3M' }, /option 'memory': guest memory must be a multiple of 2 MiB/],
     ['a memory size that is no size', { memory: '12 parsecs' }, /option 'memory': invalid size '12 parsecs'/],
     ['timeoutMs: -1', { timeoutMs: -1 }, /option 'timeoutMs' must be a positive number of milliseconds/],
@@ -176,6 +178,10 @@ describe('building the default guest', () => {
       expect(error).toBeInstanceOf(VmStartError);
       expect(error.code).toBe('HYVE_FIXTURE_BUILD');
       expect(error.message).toMatch(/^building the default guest failed: /);
+      // The same through the snapshot cache (guestTest({ snapshot: 'auto' })).
+      const viaCache = (await hyve.ensureSnapshot({ onProgress: () => {} }).catch((e: unknown) => e)) as VmStartError;
+      expect(viaCache).toBeInstanceOf(VmStartError);
+      expect(viaCache.code).toBe('HYVE_FIXTURE_BUILD');
     } finally {
       if (saved === undefined) delete process.env.HYVE_CACHE_DIR;
       else process.env.HYVE_CACHE_DIR = saved;
