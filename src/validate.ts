@@ -79,7 +79,11 @@ const isString: Rule = { accepts: 'a string', ok: (v) => typeof v === 'string' }
 const isPath: Rule = { accepts: 'a file path (a non-empty string)', ok: (v) => typeof v === 'string' && v !== '' };
 const isBoolean: Rule = { accepts: 'true or false', ok: (v) => typeof v === 'boolean' };
 const isFunction: Rule = { accepts: 'a function', ok: (v) => typeof v === 'function' };
-const isSignal: Rule = { accepts: 'an AbortSignal', ok: (v) => v instanceof AbortSignal };
+// Duck-typed: a signal from another realm (a jsdom test environment) is still a signal.
+const isSignal: Rule = {
+  accepts: 'an AbortSignal',
+  ok: (v) => v instanceof AbortSignal || (typeof v === 'object' && v !== null && typeof (v as AbortSignal).aborted === 'boolean' && typeof (v as AbortSignal).addEventListener === 'function'),
+};
 const isTimeout: Rule = {
   accepts: 'a positive number of milliseconds',
   ok: (v) => typeof v === 'number' && Number.isFinite(v) && v > 0,

@@ -73,6 +73,7 @@ describe('bootGuest() refuses bad options before any process starts', () => {
     ['machine: an unknown field', { machine: { apic: true } }, /machine: unknown option 'apic'; did you mean 'acpi'\?/],
     ['machine: a non-boolean', { machine: { acpi: 'yes' } }, /machine: option 'acpi' must be true or false/],
     ['onLog: not a function', { onLog: 'stderr' }, /option 'onLog' must be a function/],
+    ['signal: not a signal', { signal: { aborted: 'no' } }, /option 'signal' must be an AbortSignal, got an object$/],
   ])('%s', async (_, options, message) => {
     const before = children();
     await badConfig(() => bootGuest(options as never), new RegExp(`^bootGuest: ${message.source}`));
