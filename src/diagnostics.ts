@@ -16,8 +16,36 @@ export function bootPhase(started: boolean, transcript: string, ready: boolean):
   return started ? 'kernel started' : 'not started';
 }
 
-/** Console lines that mean the guest kernel is broken. */
-export const KERNEL_FAILURE = /Kernel panic - not syncing[^\n]*|BUG: [^\n]*|Oops: [^\n]*/;
+/**
+ * Where a kernel console message starts: at the start of a line, or after its printk
+ * timestamp (`[    1.234567] `, optionally with the caller id `[    T1]`), which may follow
+ * other output on the same line (a shell prompt the kernel interrupted). Failure patterns
+ * are anchored there, so a program printing `DEBUG: x` or `no BUG: here` is not
+ * mistaken for the kernel.
+ */
+const PRINTK_PREFIX = String.raw`(?:^|\[\s*\d+\.\d+\](?:\[\s*[CT]\d+\])? ?)`;
+
+/**
+ * Console lines that mean the guest kernel is broken (bootGuest's default `failOn`): a
+ * panic, a BUG() report, an Oops, each as the kernel formats it at the start of a line.
+ */
+export const KERNEL_FAILURE_PATTERNS: readonly RegExp[] = Object.freeze([
+  new RegExp(`${PRINTK_PREFIX}Kernel panic - not syncing`),
+  new RegExp(`${PRINTK_PREFIX}BUG: `),
+  new RegExp(`${PRINTK_PREFIX}Oops: `),
+]);
+
+/**
+ * Lines the kernel prints when a user program crashes (`prog[42]: segfault at ...`,
+ * `traps: prog[42] general protection fault ...`): recorded as warnings, not failures.
+ */
+export const USER_CRASH_PATTERNS: readonly RegExp[] = Object.freeze([
+  new RegExp(`${PRINTK_PREFIX}\\S.*\\[\\d+\\]: segfault at `),
+  new RegExp(`${PRINTK_PREFIX}traps: \\S.*\\[\\d+\\] `),
+]);
+
+/** How many warning lines a guest keeps (a crash loop must not grow memory without bound). */
+export const MAX_WARNINGS = 100;
 
 /** Directory for failure transcripts: HYVE_TRANSCRIPT_DIR, else <tmp>/hyve-transcripts. */
 export function transcriptDir(): string {
@@ -45,6 +73,8 @@ export interface GuestErrorDetails {
   exit?: VmExit;
   transcript: string;
   transcriptPath?: string;
+  /** Console lines worth knowing about that did not end the guest (user-space crashes). */
+  warnings?: readonly string[];
 }
 
 /**
@@ -58,6 +88,8 @@ export class GuestError extends Error {
   readonly transcriptPath: string | undefined;
   /** The last ~30 console lines. */
   readonly lastLines: string;
+  /** User-space crash lines the kernel printed before the failure (see Guest.warnings). */
+  readonly warnings: readonly string[];
 
   constructor(summary: string, details: GuestErrorDetails) {
     const lastLines = tailLines(details.transcript, 30);
@@ -65,6 +97,7 @@ export class GuestError extends Error {
       summary,
       `boot phase reached: ${details.phase}`,
       details.exit ? `VM outcome: ${details.exit.outcome} (exit code ${details.exit.code})${details.exit.message ? `: ${details.exit.message}` : ''}` : undefined,
+      details.warnings?.length ? `warnings (user-space crashes the kernel reported):\n${details.warnings.join('\n')}` : undefined,
       details.transcriptPath ? `full console transcript: ${details.transcriptPath}` : undefined,
       lastLines.trim() ? `last console lines:\n${lastLines}` : 'the guest printed nothing on its console',
     ];
@@ -75,5 +108,6 @@ export class GuestError extends Error {
     this.exit = details.exit;
     this.transcriptPath = details.transcriptPath;
     this.lastLines = lastLines;
+    this.warnings = details.warnings ?? [];
   }
 }

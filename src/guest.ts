@@ -5,13 +5,23 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ensureDefaultGuest, DEFAULT_READY_MARKER } from './fixtures/index.js';
-import { GuestError, KERNEL_FAILURE, bootPhase, saveTranscript, type BootPhase } from './diagnostics.js';
+import { ensureDefaultGuest, DEFAULT_READY_MARKER, type DefaultGuest } from './fixtures/index.js';
+import {
+  GuestError,
+  KERNEL_FAILURE_PATTERNS,
+  MAX_WARNINGS,
+  USER_CRASH_PATTERNS,
+  bootPhase,
+  saveTranscript,
+  type BootPhase,
+} from './diagnostics.js';
 import { defaultTimeoutMs } from './host.js';
-import { SerialConsole, type WaitOptions } from './serial.js';
-import { parseMemoryMiB } from './size.js';
+import { SerialConsole } from './serial.js';
+import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
+import { badConfig, validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
 import { checkUuid } from './uuid.js';
 import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
+import { WaitError, toWaitStrategy, type WaitStrategy } from './wait.js';
 import type { ChildConfig, RestoreChildConfig } from './protocol.js';
 import type { SnapshotReport, VmStats } from './native.js';
 
@@ -29,10 +39,24 @@ export interface BootGuestOptions {
   memory?: string | number;
   /** vCPUs. Default 1. */
   cpus?: number;
-  /** Console text that means "booted". Default: the default guest's ready marker. */
-  ready?: string | RegExp;
-  /** Boot timeout. Default 60 s (300 s on hosts without hardware virtualization). */
+  /**
+   * When the guest counts as booted: console text (a string matches literally), a RegExp,
+   * or a wait strategy (`Wait.forSerial(re, { timeoutMs })`, `Wait.forAll([...])`).
+   * Default: the default guest's ready marker. With `snapshot`: nothing is awaited unless given.
+   */
+  ready?: string | RegExp | WaitStrategy;
+  /**
+   * Limit from the call until `ready`, loading the kernel (or the snapshot) included;
+   * building the default guest on first use is not counted. Default 60 s (300 s on hosts
+   * without hardware virtualization); restores 10 s (60 s).
+   */
   timeoutMs?: number;
+  /**
+   * Console lines that end the guest as failed (GuestError reason 'kernel panic'); each
+   * complete line is tested. Default KERNEL_FAILURE_PATTERNS (panic, BUG, Oops at the start
+   * of a line, after the printk timestamp if any). `[]` turns the check off.
+   */
+  failOn?: readonly RegExp[];
   /** Aborts the boot (and kills the VM). */
   signal?: AbortSignal;
   /** Progress of building the default guest on first use. */
@@ -106,27 +130,25 @@ export class Guest implements AsyncDisposable {
   private ending = false;
   private runQueue: Promise<unknown> = Promise.resolve();
   private readyReached = false;
-  private failureScanFrom = 0;
+  private lineScanFrom = 0;
+  private readonly warningLines: string[] = [];
+  /** Set when a timed-out run() could not get the shell back: later runs fail with it. */
+  private unusable: GuestError | undefined;
+  private readonly failOn: readonly RegExp[];
 
   /** @internal use bootGuest() */
   constructor(
     private readonly vm: VmProcess,
     private readonly name: string,
+    failOn: readonly RegExp[] = KERNEL_FAILURE_PATTERNS,
   ) {
+    // Without g/y a pattern keeps no lastIndex between lines.
+    this.failOn = failOn.map((pattern) => new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')));
     this.serial = new SerialConsole((data) => vm.write(data));
     vm.on('console', (port, data) => {
       if (port !== 0) return;
       this.serial.push(data);
-      // Each complete console line is checked once for the kernel's failure messages.
-      const output = this.serial.output;
-      const lineEnd = output.lastIndexOf('\n') + 1;
-      if (lineEnd <= this.failureScanFrom) return;
-      const panic = KERNEL_FAILURE.exec(output.slice(this.failureScanFrom, lineEnd));
-      this.failureScanFrom = lineEnd;
-      if (panic && !this.failure) {
-        this.fail('kernel panic', `the guest kernel failed: ${panic[0].trim()}`);
-        void vm.kill();
-      }
+      this.scanLines();
     });
     this.exited = vm.exited.then((exit) => {
       if (this.ending) this.serial.close(new Error(`the guest has ended: ${describeExit(exit)}`));
@@ -145,6 +167,34 @@ export class Guest implements AsyncDisposable {
     return this.vm.stats();
   }
 
+  /**
+   * Console lines that did not end the guest but are worth knowing about: user programs
+   * the kernel reported as crashed (`segfault at`, `traps: ...`). The first 100 are kept;
+   * GuestError messages include them.
+   */
+  get warnings(): readonly string[] {
+    return this.warningLines;
+  }
+
+  /** Each complete console line is checked once: failure patterns end the guest, user crashes become warnings. */
+  private scanLines(): void {
+    const output = this.serial.output;
+    const lineEnd = output.lastIndexOf('\n') + 1;
+    if (lineEnd <= this.lineScanFrom) return;
+    const lines = output.slice(this.lineScanFrom, lineEnd - 1).split('\n');
+    this.lineScanFrom = lineEnd;
+    for (const raw of lines) {
+      const line = raw.replace(/\r+$/, '');
+      const failure = this.failOn.find((pattern) => pattern.test(line));
+      if (failure && !this.failure) {
+        this.fail('kernel panic', `the guest kernel failed: ${line.trim()} (matched failOn pattern ${failure})`);
+        void this.vm.kill();
+      } else if (USER_CRASH_PATTERNS.some((pattern) => pattern.test(line)) && this.warningLines.length < MAX_WARNINGS) {
+        this.warningLines.push(line.trim());
+      }
+    }
+  }
+
   /** Where the boot got to, judged from the console. */
   get phase(): BootPhase {
     return bootPhase(true, this.serial.output, this.readyReached);
@@ -156,6 +206,11 @@ export class Guest implements AsyncDisposable {
    * Commands run one at a time, in call order.
    */
   run(command: string, options: RunOptions = {}): Promise<RunResult> {
+    try {
+      validateRunArguments(command, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const result = this.runQueue.then(() => this.runNow(command, options));
     this.runQueue = result.catch(() => {});
     return result;
@@ -163,6 +218,7 @@ export class Guest implements AsyncDisposable {
 
   private async runNow(command: string, options: RunOptions): Promise<RunResult> {
     if (this.failure) throw this.failure;
+    if (this.unusable) throw this.unusable;
     if (this.vm.exit) throw new Error('the guest has ended');
     const id = randomBytes(6).toString('hex');
     const encoded = Buffer.from(command, 'utf8').toString('base64');
@@ -171,20 +227,60 @@ export class Guest implements AsyncDisposable {
     // the echoed line (it contains '%s'/'%d', not the expanded text).
     const line = `printf 'HYVE-BEGIN-%s\\n' ${id}; eval "$(echo ${encoded} | base64 -d)"; printf 'HYVE-END-%s:%d\\n' ${id} $?\n`;
     if (line.length > 4000) {
-      throw new RangeError(`command too long for the console (${command.length} bytes); the tty line limit is about 3000`);
+      throw badConfig('run', `the command is too long for the console (${command.length} bytes); the tty line limit is about 3000`);
     }
     const since = this.serial.output.length;
     this.serial.write(line);
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(30_000, 300_000);
     const end = await this.serial.waitFor(new RegExp(`HYVE-END-${id}:(\\d+)\\r?\\n`), { since, timeoutMs }).catch(
-      (error: Error) => {
-        throw this.failure ?? (this.ending ? error : this.errorFor('timeout', `run(${JSON.stringify(command)}): ${error.message}`));
+      async (error: Error) => {
+        if (this.failure || this.ending || error.name !== 'SerialTimeoutError') throw this.failure ?? error;
+        // The command is still running and would swallow the next run()'s line: interrupt
+        // it and check that the shell answers, or refuse every later run() saying why.
+        const what = `run(${JSON.stringify(command)}) timed out after ${timeoutMs} ms`;
+        if (await this.interrupt()) throw this.errorFor('timeout', `${what}; it was interrupted (^C) and the shell answers again`);
+        this.unusable = this.errorFor(
+          'unusable',
+          `the guest's shell is unusable: ${what}, and after ^C the shell did not answer a marker round trip`,
+        );
+        throw this.unusable;
       },
     );
     const begin = new RegExp(`(^|\\n)HYVE-BEGIN-${id}\\r?\\n`).exec(this.serial.output.slice(since, end.index));
     const start = begin ? since + begin.index + begin[0].length : since;
     const output = this.serial.output.slice(start, end.index).replace(/\r\n/g, '\n');
     return { output, exitCode: Number(end[1]) };
+  }
+
+  /**
+   * Sends ^C (the console tty's intr character) and checks with a fresh marker round trip
+   * that the shell reads commands again; true if it does.
+   */
+  private async interrupt(): Promise<boolean> {
+    const answerMs = defaultTimeoutMs(10_000, 60_000);
+    const answered = (pattern: string | RegExp, since: number) =>
+      this.serial.waitFor(pattern, { since, timeoutMs: answerMs }).then(
+        () => true,
+        () => false,
+      );
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.failure || this.vm.exit) return false;
+      const since = this.serial.output.length;
+      this.serial.write('\x03');
+      // The tty echoes ^C when it acts on it (signals the job, flushes its input); the
+      // marker line goes only after that, or the tty could flush it along with ^C. No
+      // echo: the shell's line editor had the tty in raw mode (a slow guest still reading
+      // the command line, or already back at its prompt) and read ^C itself.
+      const echoed = await answered('^C', since);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const id = randomBytes(6).toString('hex');
+      const markerSince = this.serial.output.length;
+      this.serial.write(`printf 'HYVE-SYNC-%s\\n' ${id}\n`);
+      if (await answered(new RegExp(`(^|\\n)HYVE-SYNC-${id}\\r?\\n`), markerSince)) return true;
+      // The tty acted on ^C and still no shell: another ^C will not help.
+      if (echoed) return false;
+    }
+    return false;
   }
 
   /**
@@ -196,6 +292,7 @@ export class Guest implements AsyncDisposable {
    * this guest's transcript up to the pause and a restored guest's.
    */
   async snapshot(dir: string): Promise<SnapshotInfo> {
+    validateDirectory(dir, 'snapshot');
     if (this.failure) throw this.failure;
     const resolved = path.resolve(dir);
     let transcriptOffset = this.serial.output.length;
@@ -221,6 +318,7 @@ export class Guest implements AsyncDisposable {
 
   /** Asks the guest to power off (poweroff -f on its console) and resolves with how it ended. */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<GuestExit> {
+    validateShutdownOptions(options);
     if (!this.vm.exit) {
       this.ending = true;
       try {
@@ -271,6 +369,7 @@ export class Guest implements AsyncDisposable {
       exit: exit ?? this.vm.exit,
       transcript,
       transcriptPath: saveTranscript(this.name, transcript),
+      warnings: this.warningLines,
     });
   }
 
@@ -295,12 +394,25 @@ function describeExit(exit: VmExit): string {
   }
 }
 
+/**
+ * The default guest, built on first use. A failed build is a VmStartError with code
+ * HYVE_FIXTURE_BUILD (the cause attached), like every other reason a boot cannot start.
+ */
+export async function defaultGuest(options: Pick<BootGuestOptions, 'onProgress' | 'signal'>): Promise<DefaultGuest> {
+  return ensureDefaultGuest({ onProgress: options.onProgress, signal: options.signal }).catch((error: unknown) => {
+    if (error instanceof VmStartError || options.signal?.aborted) throw error;
+    throw Object.assign(new VmStartError(`building the default guest failed: ${(error as Error).message}`, 'HYVE_FIXTURE_BUILD'), {
+      cause: error,
+    });
+  });
+}
+
 /** Resolves the options into what the VM child takes, building the default guest if needed. */
-async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: string | RegExp }> {
+async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy }> {
   let kernel = options.kernel;
   let initrd = options.initrd;
   if (kernel === undefined) {
-    const defaults = await ensureDefaultGuest({ onProgress: options.onProgress, signal: options.signal });
+    const defaults = await defaultGuest(options);
     kernel = defaults.kernel;
     initrd ??= defaults.initrd;
   }
@@ -308,13 +420,12 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
     kernel: checkFile(kernel, 'kernel', 'HYVE_BAD_KERNEL'),
     initrd: initrd === undefined ? undefined : checkFile(initrd, 'initrd', 'HYVE_BAD_INITRD'),
     cmdline: [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' '),
-    memoryMiB: parseMemoryMiB(options.memory ?? 256),
+    memoryMiB: parseMemoryMiB(options.memory ?? DEFAULT_MEMORY_MIB),
     cpus: options.cpus ?? 1,
     ...(options.uuid === undefined ? {} : { uuid: checkUuid(options.uuid) }),
     ...options.machine,
   };
-  if (!Number.isInteger(config.cpus) || config.cpus! < 1) throw new RangeError(`cpus must be a positive integer, got ${options.cpus}`);
-  return { config, ready: options.ready ?? DEFAULT_READY_MARKER };
+  return { config, ready: toWaitStrategy(options.ready ?? DEFAULT_READY_MARKER) };
 }
 
 /**
@@ -323,6 +434,7 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
  * times out, panics or ends early; the VM is gone when either is thrown.
  */
 export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> {
+  validateBootGuestOptions(options);
   options.signal?.throwIfAborted();
   if (options.uuid !== undefined) {
     checkUuid(options.uuid);
@@ -335,33 +447,19 @@ export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> 
   }
   if (options.snapshot !== undefined) return restoreGuest(options.snapshot, options);
   const { config, ready } = await resolveConfig(options);
-  const name = path.basename(config.kernel);
+  // The clock starts once the default guest exists: building it (minutes, the first
+  // time) reports its own progress and is not part of a boot.
+  const startedAt = Date.now();
   const vm = new VmProcess(config);
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
-  const guest = new Guest(vm, name);
-  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000);
-  try {
-    await vm.started;
-    await guest.serial.waitFor(ready, { timeoutMs, signal: options.signal });
-    guest.markReady();
-    return guest;
-  } catch (error) {
-    if (error instanceof VmStartError) {
-      await vm.kill();
-      throw error;
-    }
-    const failure =
-      guest.error ??
-      (options.signal?.aborted
-        ? guest.errorFor('aborted', 'the boot was aborted')
-        : guest.errorFor('timeout', `the guest did not print ${ready} within ${timeoutMs} ms`));
-    await guest.kill();
-    throw failure;
-  }
+  const guest = new Guest(vm, path.basename(config.kernel), options.failOn);
+  await untilReady(guest, vm, ready, options, options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000), startedAt);
+  return guest;
 }
 
-/** bootGuest({ snapshot }): a new VM from a snapshot, resolved once it runs. */
+/** bootGuest({ snapshot }): a new VM from a snapshot, resolved once it runs (and `ready`, if given). */
 async function restoreGuest(snapshot: string, options: BootGuestOptions): Promise<Guest> {
+  const startedAt = Date.now();
   const dir = path.resolve(snapshot);
   if (!existsSync(path.join(dir, 'state.bin'))) {
     throw new VmStartError(`${dir} is not a hyve snapshot (it has no state.bin)`, 'HYVE_BAD_SNAPSHOT');
@@ -378,18 +476,68 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
     },
   };
   const vm = new VmProcess(config);
-  const guest = new Guest(vm, path.basename(dir));
-  const onAbort = () => void vm.kill();
+  vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
+  const guest = new Guest(vm, path.basename(dir), options.failOn);
+  const ready = options.ready === undefined ? undefined : toWaitStrategy(options.ready);
+  await untilReady(guest, vm, ready, options, options.timeoutMs ?? defaultTimeoutMs(10_000, 60_000), startedAt);
+  return guest;
+}
+
+/**
+ * Waits, within `timeoutMs` of `startedAt`, for the VM to start and then for `ready`.
+ * On any failure the VM is killed before the error is thrown: a VmStartError as the VMM
+ * reported it, otherwise a GuestError with the transcript.
+ */
+async function untilReady(
+  guest: Guest,
+  vm: VmProcess,
+  ready: WaitStrategy | undefined,
+  options: BootGuestOptions,
+  timeoutMs: number,
+  startedAt: number,
+): Promise<void> {
+  const deadline = startedAt + timeoutMs;
+  const controller = new AbortController();
+  const timedOut = new Error(`timeoutMs (${timeoutMs} ms) passed`);
+  let timer = setTimeout(() => controller.abort(timedOut), Math.max(0, deadline - Date.now()));
+  const onAbort = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  const aborted = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true });
+  });
+  aborted.catch(() => {});
   try {
-    await vm.started;
-    options.signal?.throwIfAborted();
+    // Loading the kernel or snapshot happens in the VMM before 'started': a loader that
+    // hangs there is bounded by the same timeout.
+    await Promise.race([vm.started, aborted]);
+    // From here the wait strategies keep to the deadline themselves and say which one
+    // ran out; the timer stays only as a backstop for a strategy that does not.
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(timedOut), Math.max(0, deadline - Date.now()) + 1_000);
+    if (ready) await ready.waitUntilReady({ serial: guest.serial, since: 0, deadline, deadlineSource: "the boot's timeoutMs", signal: controller.signal });
     guest.markReady();
-    return guest;
   } catch (error) {
-    await guest.kill(); // on purpose: no failure transcript for a refused snapshot
-    throw error;
+    let failure: unknown = error;
+    if (!(error instanceof VmStartError)) {
+      const elapsed = Date.now() - startedAt;
+      failure =
+        guest.error ??
+        (options.signal?.aborted
+          ? guest.errorFor('aborted', `the boot was aborted after ${elapsed} ms`)
+          : error instanceof WaitError
+            ? guest.errorFor('timeout', `the guest was not ready: ${error.message}`)
+            : error === timedOut
+              ? guest.errorFor(
+                  'timeout',
+                  `the guest was not ready within timeoutMs (${timeoutMs} ms)${ready ? `: still waiting for ${ready.describe()}` : ' (the VM did not start)'}`,
+                )
+              : guest.errorFor('error', `the boot failed after ${elapsed} ms: ${(error as Error).message}`));
+    }
+    await guest.kill();
+    throw failure;
   } finally {
+    clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
 }

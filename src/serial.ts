@@ -1,6 +1,7 @@
 /** A guest serial port as the host sees it: a transcript, a byte stream, and waits on patterns. */
 import { PassThrough, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { validatePattern, validateWaitOptions } from './validate.js';
 
 export interface WaitOptions {
   /** Give up after this long (default: no limit beyond the guest's lifetime). */
@@ -72,6 +73,12 @@ export class SerialConsole {
    * for more output as needed. A string pattern matches literally.
    */
   waitFor(pattern: string | RegExp, options: WaitOptions = {}): Promise<RegExpExecArray> {
+    try {
+      validatePattern(pattern, 'waitFor');
+      validateWaitOptions(options, 'waitFor');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const regexp = toRegExp(pattern);
     const since = options.since ?? 0;
     const immediate = this.match(regexp, since);

@@ -12,10 +12,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
-import { defaultCacheDir, ensureDefaultGuest, withCacheLock, DEFAULT_READY_MARKER } from './fixtures/index.js';
-import { bootGuest, HYVE_KERNEL_ARGS, type BootGuestOptions } from './guest.js';
+import { dir as tmpDir, setGracefulCleanup } from 'tmp-promise';
+import { defaultCacheDir, withCacheLock, DEFAULT_READY_MARKER } from './fixtures/index.js';
+import { bootGuest, defaultGuest, HYVE_KERNEL_ARGS, type BootGuestOptions } from './guest.js';
 import { packageRoot } from './paths.js';
 import { parseMemoryMiB } from './size.js';
+import { validateEnsureSnapshotOptions } from './validate.js';
+
+setGracefulCleanup();
 
 export interface EnsureSnapshotOptions extends Omit<BootGuestOptions, 'snapshot' | 'verifySnapshot'> {
   /** Default: defaultCacheDir() (HYVE_CACHE_DIR, XDG_CACHE_HOME/hyve or ~/.cache/hyve). */
@@ -45,7 +49,7 @@ function fileIdentity(file: string | undefined): string | null {
 export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<string> {
   let { kernel, initrd } = options;
   if (kernel === undefined) {
-    const defaults = await ensureDefaultGuest({ onProgress: options.onProgress, signal: options.signal });
+    const defaults = await defaultGuest(options);
     kernel = defaults.kernel;
     initrd ??= defaults.initrd;
   }
@@ -59,7 +63,7 @@ export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<
     cpus: options.cpus ?? 1,
     machine: options.machine ?? {},
     uuid: options.uuid?.toLowerCase(),
-    ready: typeof ready === 'string' ? ready : `/${ready.source}/${ready.flags}`,
+    ready: typeof ready === 'string' ? ready : ready instanceof RegExp ? `/${ready.source}/${ready.flags}` : ready.describe(),
   };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 20);
 }
@@ -69,6 +73,7 @@ export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<
  * waits for it to be ready and its shell to answer, snapshots it, and shuts it down.
  */
 export async function ensureSnapshot(options: EnsureSnapshotOptions = {}): Promise<CachedSnapshot> {
+  validateEnsureSnapshotOptions(options);
   const { cacheDir = defaultCacheDir(), ...bootOptions } = options;
   const key = await snapshotKey(bootOptions);
   const root = path.join(path.resolve(cacheDir), 'snapshots');
@@ -81,7 +86,10 @@ export async function ensureSnapshot(options: EnsureSnapshotOptions = {}): Promi
     path.join(root, `${key}.lock`),
     async () => {
       if (complete()) return { dir, key, cached: true };
-      const temporary = path.join(root, `${key}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+      // Beside the entry (rename needs the same filesystem); tmp-promise removes it when
+      // this process exits, even in the middle of a boot.
+      const temporaryDir = await tmpDir({ tmpdir: root, prefix: `${key}.tmp-`, unsafeCleanup: true });
+      const temporary = temporaryDir.path;
       try {
         const guest = await bootGuest(bootOptions);
         try {
@@ -95,7 +103,10 @@ export async function ensureSnapshot(options: EnsureSnapshotOptions = {}): Promi
         await fsp.rm(dir, { recursive: true, force: true }); // a partial leftover, if any
         await fsp.rename(temporary, dir);
       } finally {
-        await fsp.rm(temporary, { recursive: true, force: true });
+        // Gone already once renamed into place.
+        await temporaryDir.cleanup().catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        });
       }
       return { dir, key, cached: false };
     },

@@ -38,6 +38,7 @@ import { tailLines } from './serial.js';
 import { discardSnapshot, ensureSnapshot, type CachedSnapshot } from './snapshot-cache.js';
 import { VmStartError } from './vm-process.js';
 import { uuidFromName } from './uuid.js';
+import { validateGuestTestOptions } from './validate.js';
 
 export interface GuestTestOptions extends Omit<BootGuestOptions, 'uuid'> {
   /**
@@ -97,6 +98,7 @@ type TestReporting = Pick<TestContext, 'task' | 'annotate'>;
 type Boot = (signal: AbortSignal | undefined, name: () => string) => Promise<Guest>;
 
 export function guestTest(options: GuestTestOptions = {}): GuestTestAPI {
+  validateGuestTestOptions(options);
   const { scope = 'test', snapshot, snapshotCacheDir, uuid, ...others } = options;
   if (!SCOPES.includes(scope)) {
     throw new VmStartError(
@@ -119,20 +121,23 @@ export function guestTest(options: GuestTestOptions = {}): GuestTestAPI {
   let boot: Boot = (signal, name) =>
     bootGuest({ ...bootOptions, signal: both(signal), ...(fromTestName ? { uuid: uuidFromName(name()) } : {}) });
   let prepared: Promise<CachedSnapshot> | undefined;
-  const prepare = () => (prepared ??= ensureSnapshot({ ...rest, cacheDir: snapshotCacheDir }));
+  const { verifySnapshot, ...bootRest } = rest;
+  const prepare = () => (prepared ??= ensureSnapshot({ ...bootRest, cacheDir: snapshotCacheDir }));
+  // What applies to a restore (docs/options.md): the boot-only options stay with the boot.
+  const restoreOptions = { signal: rest.signal, onLog: rest.onLog, failOn: rest.failOn, verifySnapshot };
   if (snapshot === 'auto') {
     boot = async (signal) => {
       // The snapshot is shared by every test: a test that gives up waiting for it must
       // not cancel it for the others.
       const made = await untilAborted(prepare(), signal);
       try {
-        return await bootGuest({ snapshot: made.dir, signal: both(signal) });
+        return await bootGuest({ ...restoreOptions, snapshot: made.dir, signal: both(signal) });
       } catch (error) {
         // A cached entry this hyve refuses (e.g. damaged on disk): rebuild it once.
         if (!(error instanceof VmStartError) || error.code !== 'HYVE_BAD_SNAPSHOT' || !made.cached) throw error;
         prepared = undefined;
         await discardSnapshot(made, snapshotCacheDir);
-        return bootGuest({ snapshot: (await untilAborted(prepare(), signal)).dir, signal: both(signal) });
+        return bootGuest({ ...restoreOptions, snapshot: (await untilAborted(prepare(), signal)).dir, signal: both(signal) });
       }
     };
   }

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { ensureDefaultGuest, startVm, VmStartError, type DefaultGuest } from 'hyve';
+import { ensureDefaultGuest, startVm, VmProcess, VmStartError, type DefaultGuest } from 'hyve';
 import { buildGuest } from './helpers/guests.js';
 
 let defaults: DefaultGuest;
@@ -73,8 +73,13 @@ describe('the VMM refuses machines the host cannot give', () => {
     expect(error.message).toMatch(/more than this host/);
   });
 
-  test('zero vCPUs', async () => {
-    const error = await startError({ kernel: buildGuest('pci'), cpus: 0 });
-    expect(error.code).toBe('HYVE_BAD_CONFIG');
+  test('zero vCPUs: startVm refuses them at once, and the VMM on its own too', async () => {
+    expect(() => startVm({ kernel: buildGuest('pci'), cpus: 0 })).toThrow(/option 'cpus' must be a whole number from 1 to 64/);
+    // The VMM's own check, reached through the unchecked VmProcess.
+    const vm = new VmProcess({ kernel: buildGuest('pci'), cpus: 0 });
+    const error = await vm.started.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VmStartError);
+    expect((error as VmStartError).code).toBe('HYVE_BAD_CONFIG');
+    expect((await vm.exited).signal ?? null).toBeNull();
   });
 });

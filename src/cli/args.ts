@@ -7,6 +7,8 @@
  */
 import { flag } from './flags.js';
 import { UUID_RE } from '../uuid.js';
+import { DEFAULT_MEMORY_MIB } from '../size.js';
+import { MAX_CPUS } from '../validate.js';
 
 /** Bad command line: message on stderr, exit status 1. */
 export class UsageError extends Error {
@@ -75,7 +77,7 @@ export interface HyveArgs {
   refusedLpc: string[];
 }
 
-export const DEFAULT_MEMORY_MIB = 256;
+export { DEFAULT_MEMORY_MIB };
 
 /** Emulations xhyve/hyperkit know; hyve implements hostbridge and lpc. */
 export const KNOWN_EMULATIONS = [
@@ -279,7 +281,7 @@ function apply(letter: string, value: string | undefined, args: HyveArgs): void 
       args.acpi = true;
       break;
     case 'c':
-      args.cpus = integer(v, 'vCPU count', 1, 1024);
+      args.cpus = integer(v, 'vCPU count', 1, MAX_CPUS);
       break;
     case 'e':
       args.exitOnUnhandledIo = true;

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { HYVE_KERNEL_ARGS, type BootGuestOptions } from '../guest.js';
 import type { ChildConfig } from '../protocol.js';
 import { parseMemoryMiB } from '../size.js';
+import { badConfig, validateBootGuestOptions } from '../validate.js';
 import { flag } from './flags.js';
 import { NET_EMULATIONS, NotImplementedError, UsageError, parseArgs, type HyveArgs, type PciSlot } from './args.js';
 import { slotMac } from './mac.js';
@@ -189,14 +190,14 @@ export function shellQuote(word: string): string {
  * flag, and are refused.
  */
 export function toCommandLine(options: BootGuestOptions): string[] {
+  validateBootGuestOptions(options, 'toCommandLine');
   if (options.kernel === undefined) {
-    throw new RangeError('toCommandLine: options.kernel is required (for the default guest, pass ensureDefaultGuest().kernel)');
+    throw badConfig('toCommandLine', 'options.kernel is required (for the default guest, pass ensureDefaultGuest().kernel)');
   }
   const machine = { ...BOOT_GUEST_MACHINE_DEFAULTS, ...options.machine };
-  if (options.machine?.pvhEntry) throw new RangeError('toCommandLine: machine.pvhEntry has no xhyve flag');
-  if (options.snapshot !== undefined) throw new RangeError('toCommandLine: snapshot (restoring instead of booting) has no xhyve flag');
+  if (options.machine?.pvhEntry) throw badConfig('toCommandLine', 'machine.pvhEntry has no xhyve flag');
+  if (options.snapshot !== undefined) throw badConfig('toCommandLine', 'snapshot (restoring instead of booting) has no xhyve flag');
   const cpus = options.cpus ?? 1;
-  if (!Number.isInteger(cpus) || cpus < 1) throw new RangeError(`cpus must be a positive integer, got ${options.cpus}`);
   const argv: string[] = [];
   const flags = [machine.acpi && 'A', machine.exitOnUnhandledIo && 'e', machine.rtcUtc && 'u', machine.x2apic && 'x', !machine.mpTable && 'Y']
     .filter(Boolean)
@@ -207,7 +208,7 @@ export function toCommandLine(options: BootGuestOptions): string[] {
   if (options.uuid !== undefined) argv.push('-U', checkUuid(options.uuid));
   argv.push('-s', '0:0,hostbridge', '-s', '31,lpc', '-l', 'com1,stdio');
   for (const file of [options.kernel, options.initrd]) {
-    if (file?.includes(',')) throw new RangeError(`toCommandLine: ${file}: xhyve's -f cannot hold a path with a comma`);
+    if (file?.includes(',')) throw badConfig('toCommandLine', `${file}: xhyve's -f cannot hold a path with a comma`);
   }
   const cmdline = [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' ');
   argv.push('-f', `kexec,${path.resolve(options.kernel)},${options.initrd ? path.resolve(options.initrd) : ''},${cmdline}`);
