@@ -5,7 +5,7 @@
 #include "boot/initrd.h"
 #include "boot/kernel_image.h"
 #include "util/error.h"
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <algorithm>
 #include <bit>

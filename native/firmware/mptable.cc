@@ -3,7 +3,7 @@
 #include "firmware/bios_area.h"
 #include "firmware/byte_buffer.h"
 #include "util/error.h"
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <algorithm>
 #include <string>

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "firmware/pci_intx_routing.h"
-#include "vmm/guest_memory.h"
+#include "core/guest_memory.h"
 
 #include <cstdint>
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "snapshot/state_io.h"
-#include "vmm/interrupts.h"
+#include "core/interrupts.h"
 
 #include <array>
 #include <chrono>

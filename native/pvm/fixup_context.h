@@ -4,7 +4,7 @@
 
 #include "hv/hypervisor.h"
 #include "util/hex.h"
-#include "vmm/guest_memory.h"
+#include "core/guest_memory.h"
 
 #include <Zydis/Zydis.h>
 

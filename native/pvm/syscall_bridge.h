@@ -12,7 +12,7 @@
 #pragma once
 
 #include "hv/hypervisor.h"
-#include "vmm/guest_memory.h"
+#include "core/guest_memory.h"
 
 #include <Zydis/Zydis.h>
 

@@ -20,7 +20,7 @@
 #include "util/error.h"
 #include "util/hex.h"
 #include "vmm/cpuid.h"
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <sys/sysinfo.h>
 

@@ -4,9 +4,9 @@
 #pragma once
 
 #include "hv/hypervisor.h"
-#include "vmm/guest_memory.h"
-#include "vmm/io_bus.h"
-#include "vmm/machine_control.h"
+#include "core/guest_memory.h"
+#include "core/io_bus.h"
+#include "core/machine_control.h"
 
 #include <atomic>
 #include <chrono>

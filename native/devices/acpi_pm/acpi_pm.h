@@ -12,10 +12,10 @@
 #include <mutex>
 #include <span>
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
-#include "vmm/layout.h"
-#include "vmm/machine_control.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "core/layout.h"
+#include "core/machine_control.h"
 
 namespace hyve {
 

@@ -10,8 +10,8 @@
 #include <mutex>
 #include <span>
 
-#include "vmm/io_bus.h"
-#include "vmm/machine_control.h"
+#include "core/io_bus.h"
+#include "core/machine_control.h"
 
 namespace hyve {
 

@@ -13,8 +13,8 @@
 // IOAPIC inputs 20-23, which PCI INTx leaves free.
 #pragma once
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
 
 #include <array>
 #include <chrono>

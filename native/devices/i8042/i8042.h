@@ -14,9 +14,9 @@
 #include <mutex>
 #include <span>
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
-#include "vmm/machine_control.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "core/machine_control.h"
 
 namespace hyve {
 

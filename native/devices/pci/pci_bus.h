@@ -10,9 +10,9 @@
 #pragma once
 
 #include "devices/pci/pci_device.h"
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
-#include "vmm/layout.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "core/layout.h"
 
 #include <array>
 #include <cstdint>

@@ -3,7 +3,7 @@
 // their BARs through barRead()/barWrite(); PciBus decides where the BARs decode.
 #pragma once
 
-#include "vmm/interrupts.h"
+#include "core/interrupts.h"
 
 #include <array>
 #include <cstdint>

@@ -17,8 +17,8 @@
 #include <mutex>
 #include <span>
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
 
 namespace hyve {
 

@@ -3,8 +3,8 @@
 #pragma once
 
 #include "firmware/pci_intx_routing.h"
-#include "vmm/guest_memory.h"
-#include "vmm/layout.h"
+#include "core/guest_memory.h"
+#include "core/layout.h"
 
 #include <cstdint>
 

@@ -3,7 +3,7 @@
 #include "firmware/acpi/tables.h"
 
 #include "util/error.h"
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <string>
 

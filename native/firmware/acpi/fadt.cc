@@ -2,7 +2,7 @@
 #include "firmware/acpi/tables.h"
 
 #include "util/error.h"
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 namespace hyve::firmware::acpi {
 namespace {
