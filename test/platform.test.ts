@@ -80,6 +80,19 @@ describe('bespoke guests', () => {
     expect(exit).toMatchObject({ outcome, code });
   });
 
+  test('exit statistics: unclaimed ports and MMIO pages count in one bucket each, whatever the addresses', async () => {
+    const { exit, output } = await runGuest('unclaimed');
+    expect(output).toContain('unclaimed: 4096 ports, 4096 pages');
+    expect(exit.code).toBe(0);
+    const exits = exit.stats!.exits;
+    expect(exits['io:unclaimed']).toBeGreaterThanOrEqual(4096);
+    expect(exits['mmio:unclaimed']).toBeGreaterThanOrEqual(4096);
+    // One key per device plus one per bus for everything unclaimed: 8192 distinct
+    // addresses must not add keys (keyed by address, the map grew without bound).
+    const ioKeys = Object.keys(exits).filter((k) => k.startsWith('io:') || k.startsWith('mmio:'));
+    expect(ioKeys.length, JSON.stringify(exits)).toBeLessThanOrEqual(12);
+  });
+
   test('SMP: the boot CPU starts a second vCPU with INIT/SIPI and both report in', async () => {
     const { exit, output } = await runGuest('smp', { cpus: 2, cmdline: 'cpus=2' });
     expect(output).toContain('cpu 0 online (bsp)');

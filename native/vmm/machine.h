@@ -3,10 +3,11 @@
 // hv/hypervisor.h.
 #pragma once
 
-#include "hv/hypervisor.h"
 #include "core/guest_memory.h"
 #include "core/io_bus.h"
 #include "core/machine_control.h"
+#include "hv/hypervisor.h"
+#include "hv/quirks.h"
 
 #include <atomic>
 #include <chrono>
@@ -35,10 +36,6 @@ class Hpet;
 struct LoadedLinux;
 namespace snapshot {
 class Snapshottable;
-}
-namespace pvm {
-class InstructionFixup;
-class SyscallBridge;
 }
 
 enum class ConsolePort : uint32_t { Com1 = 0, Com2 = 1 };
@@ -123,7 +120,8 @@ class Machine final : public MachineControl {
   MachineStats stats() const;
 
  private:
-  struct VcpuRunner;
+  struct VcpuRunner;  // vmm/vcpu_runner.h
+  static void validateConfig(const MachineConfig& config, uint32_t maxVcpus);
   void restoreFromSnapshot();
   void registerSnapshotSections();
   uint32_t machineFlags() const;
@@ -157,7 +155,7 @@ class Machine final : public MachineControl {
   std::unique_ptr<Hpet> hpet_;
 
   std::unique_ptr<LoadedLinux> loaded_;
-  std::unique_ptr<pvm::SyscallBridge> syscallBridge_;  // PVM hosts only
+  std::unique_ptr<hv::Quirks> quirks_;  // host workarounds; do-nothing on hardware KVM
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
   MachineStats bootStats_;  // filled while building; counters come from the runners
 
