@@ -2,14 +2,8 @@
 
 #include "boot/linux_loader.h"
 #include "core/layout.h"
-#include "devices/acpi_pm/acpi_pm.h"
-#include "devices/acpi_pm/reset_control.h"
 #include "devices/hpet/hpet.h"
-#include "devices/i8042/i8042.h"
-#include "devices/pci/host_bridge.h"
-#include "devices/pci/lpc_bridge.h"
 #include "devices/pci/pci_bus.h"
-#include "devices/rtc/cmos_rtc.h"
 #include "devices/uart/uart_16550.h"
 #include "firmware/acpi/acpi.h"
 #include "firmware/mptable.h"
@@ -79,47 +73,17 @@ void Machine::buildPlatform() {
     vm_->mapMemory({slot++, region.guestAddress, region.size, region.host});
   }
   vm_->createPlatform();
-  buildDevices();
-  registerSnapshotSections();
-}
-
-void Machine::buildDevices() {
-  auto consoleSink = [this](ConsolePort port) {
-    return [this, port](std::span<const uint8_t> bytes) {
-      int64_t expected = -1;
-      firstConsoleNs_.compare_exchange_strong(
-          expected, std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - created_)
-                        .count());
-      if (config_.onConsoleOutput) config_.onConsoleOutput(port, bytes);
-    };
+  auto consoleOutput = [this](ConsolePort port, std::span<const uint8_t> bytes) {
+    int64_t expected = -1;
+    firstConsoleNs_.compare_exchange_strong(
+        expected,
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - created_).count());
+    if (config_.onConsoleOutput) config_.onConsoleOutput(port, bytes);
   };
-  com1_ = std::make_unique<Uart16550>(IrqLine(vm_.get(), layout::kCom1Irq), consoleSink(ConsolePort::Com1),
-                                      [this] { feedConsole(ConsolePort::Com1); });
-  com2_ = std::make_unique<Uart16550>(IrqLine(vm_.get(), layout::kCom2Irq), consoleSink(ConsolePort::Com2),
-                                      [this] { feedConsole(ConsolePort::Com2); });
-  pio_.add(layout::kCom1Port, Uart16550::kPortCount, com1_.get(), "com1");
-  pio_.add(layout::kCom2Port, Uart16550::kPortCount, com2_.get(), "com2");
-
-  uint64_t below4g = memory_->lowRamEnd();
-  uint64_t above4g = memory_->totalBytes() - below4g;
-  rtc_ = std::make_unique<CmosRtc>(IrqLine(vm_.get(), layout::kRtcIrq), config_.rtcUtc, below4g, above4g);
-  pio_.add(layout::kRtcPort, CmosRtc::kPortCount, rtc_.get(), "rtc");
-
-  i8042_ = std::make_unique<I8042>(*this);
-  pio_.add(layout::kI8042DataPort, 1, &i8042_->dataPort(), "i8042");
-  pio_.add(layout::kI8042CommandPort, 1, &i8042_->commandPort(), "i8042");
-
-  acpiPm_ = std::make_unique<AcpiPm>(*this);
-  pio_.add(layout::kAcpiPmBase, AcpiPm::kLength, acpiPm_.get(), "acpi-pm");
-  resetControl_ = std::make_unique<ResetControl>(*this);
-  pio_.add(layout::kResetControlPort, ResetControl::kLength, resetControl_.get(), "reset");
-
-  pci_ = std::make_unique<PciBus>(pio_, mmio_, *vm_);
-  pci_->addDevice(0, 0, std::make_unique<HostBridge>());
-  pci_->addDevice(0x1f, 0, std::make_unique<LpcBridge>());
-
-  hpet_ = std::make_unique<Hpet>(*vm_);
-  mmio_.add(layout::kHpetBase, layout::kHpetSize, hpet_.get(), "hpet");
+  BoardContext context{*vm_, *memory_, *this, pio_, mmio_, config_.rtcUtc, consoleOutput,
+                       [this](ConsolePort port) { feedConsole(port); }};
+  board_ = std::make_unique<Board>(context, config_.pciDevices);
+  pendingInputSection_ = makePendingInputSection();
 }
 
 void Machine::loadGuest() {
@@ -127,14 +91,14 @@ void Machine::loadGuest() {
   if (config_.acpi) {
     firmware::AcpiConfig acpi;
     acpi.cpuCount = config_.cpus;
-    acpi.hpetBlockId = hpet_->blockId();
-    acpi.pciRouting = [this](uint32_t slot, uint32_t pin) { return pci_->intxGsi(slot, pin); };
+    acpi.hpetBlockId = board_->hpet().blockId();
+    acpi.pciRouting = [this](uint32_t slot, uint32_t pin) { return board_->pci().intxGsi(slot, pin); };
     rsdp = firmware::writeAcpiTables(*memory_, acpi);
   }
   if (config_.mpTable) {
     firmware::MpTableConfig mp;
     mp.cpuCount = config_.cpus;
-    mp.pciRouting = [this](uint32_t slot, uint32_t pin) { return pci_->intxGsi(slot, pin); };
+    mp.pciRouting = [this](uint32_t slot, uint32_t pin) { return board_->pci().intxGsi(slot, pin); };
     firmware::writeMpTable(*memory_, mp);
   }
 
@@ -248,7 +212,7 @@ void Machine::writeConsole(ConsolePort port, std::span<const uint8_t> data) {
 }
 
 void Machine::feedConsole(ConsolePort port) {
-  Uart16550& uart = port == ConsolePort::Com1 ? *com1_ : *com2_;
+  Uart16550& uart = board_->uart(port);
   std::lock_guard lock(consoleMutex_);
   auto& queue = pendingInput_[static_cast<uint32_t>(port)];
   while (!queue.empty()) {

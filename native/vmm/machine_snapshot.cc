@@ -2,13 +2,6 @@
 // snapshot/snapshot_file.h; each device saves its own section).
 #include "vmm/machine.h"
 
-#include "devices/acpi_pm/acpi_pm.h"
-#include "devices/acpi_pm/reset_control.h"
-#include "devices/hpet/hpet.h"
-#include "devices/i8042/i8042.h"
-#include "devices/pci/pci_bus.h"
-#include "devices/rtc/cmos_rtc.h"
-#include "devices/uart/uart_16550.h"
 #include "snapshot/snapshot_file.h"
 #include "snapshot/snapshottable.h"
 #include "util/error.h"
@@ -47,27 +40,9 @@ constexpr uint32_t kFlagAcpi = 1u << 0, kFlagMpTable = 1u << 1, kFlagRtcUtc = 1u
 
 }  // namespace
 
-void Machine::registerSnapshotSections() {
-  using snapshot::DeviceState;
-  sections_.push_back(std::make_unique<DeviceState<Uart16550>>("device:com1", *com1_));
-  sections_.push_back(std::make_unique<DeviceState<Uart16550>>("device:com2", *com2_));
-  sections_.push_back(std::make_unique<DeviceState<CmosRtc>>("device:rtc", *rtc_));
-  sections_.push_back(std::make_unique<DeviceState<I8042>>("device:i8042", *i8042_));
-  sections_.push_back(std::make_unique<DeviceState<AcpiPm>>("device:acpi-pm", *acpiPm_));
-  sections_.push_back(std::make_unique<DeviceState<ResetControl>>("device:reset-control", *resetControl_));
-  sections_.push_back(std::make_unique<DeviceState<PciBus>>("device:pci-bus", *pci_));
-  for (unsigned slot = 0; slot < pci::kSlots; ++slot) {
-    for (unsigned function = 0; function < pci::kFunctions; ++function) {
-      if (PciDevice* device = pci_->device(slot, function)) {
-        char name[32];
-        std::snprintf(name, sizeof name, "device:pci-00:%02x.%u", slot, function);
-        sections_.push_back(std::make_unique<DeviceState<PciDevice>>(name, *device));
-      }
-    }
-  }
-  sections_.push_back(std::make_unique<DeviceState<Hpet>>("device:hpet", *hpet_));
+std::unique_ptr<snapshot::Snapshottable> Machine::makePendingInputSection() {
   // Host input not yet taken by the UARTs: it must reach the restored guest too.
-  sections_.push_back(std::make_unique<FunctionSection>(
+  return std::make_unique<FunctionSection>(
       "console:pending-input",
       [this](snapshot::StateWriter& out) {
         std::lock_guard lock(consoleMutex_);
@@ -83,7 +58,14 @@ void Machine::registerSnapshotSections() {
           queue.assign(bytes.begin(), bytes.end());
         }
         in.expectEnd();
-      }));
+      });
+}
+
+std::vector<snapshot::Snapshottable*> Machine::snapshotSections() const {
+  std::vector<snapshot::Snapshottable*> sections;
+  for (const auto& section : board_->sections()) sections.push_back(section.get());
+  sections.push_back(pendingInputSection_.get());
+  return sections;
 }
 
 uint32_t Machine::machineFlags() const {
@@ -158,7 +140,7 @@ SnapshotReport Machine::snapshot(const std::string& dir, bool leavePaused) {
       header.savedRealtimeNs = realtimeNs();  // with the guest clock just read
       sections.push_back({"platform", out.take()});
     }
-    for (const auto& section : sections_) {
+    for (const auto* section : snapshotSections()) {
       snapshot::StateWriter out;
       section->save(out);
       sections.push_back({section->snapshotName(), out.take()});
@@ -204,6 +186,7 @@ void Machine::restoreFromSnapshot() {
     config_.x2apic = header.machineFlags & kFlagX2apic;
     config_.exitOnUnhandledIo = header.machineFlags & kFlagExitOnUnhandledIo;
     config_.pvhEntry = header.machineFlags & kFlagPvhEntry;
+    config_.pciDevices = Board::pciDevicesFromSections(header.sections);
     validateConfig(config_, hypervisor_->maxVcpus());
     {
       UniqueFd memoryFile = snapshot::openMemoryFile(dir, header, config_.verifySnapshotMemory);
@@ -216,7 +199,7 @@ void Machine::restoreFromSnapshot() {
     std::vector<std::string> expected;
     for (uint32_t id = 0; id < config_.cpus; ++id) expected.push_back("vcpu:" + std::to_string(id));
     expected.push_back("platform");
-    for (const auto& section : sections_) expected.push_back(section->snapshotName());
+    for (const auto* section : snapshotSections()) expected.push_back(section->snapshotName());
     if (expected != header.sections) {
       auto join = [](const std::vector<std::string>& names) {
         std::string out;
@@ -241,7 +224,7 @@ void Machine::restoreFromSnapshot() {
       vm_->restorePlatformState(in, elapsed);
     }
     // Devices after the interrupt controllers: they re-drive their interrupt lines.
-    for (auto& section : sections_) {
+    for (auto* section : snapshotSections()) {
       auto in = reader(file.sections[index++]);
       section->restore(in);
     }
