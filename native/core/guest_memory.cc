@@ -1,7 +1,7 @@
 #include "core/guest_memory.h"
 
-#include "util/error.h"
 #include "core/layout.h"
+#include "util/error.h"
 
 #include <algorithm>
 #include <string>

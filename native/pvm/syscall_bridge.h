@@ -11,8 +11,8 @@
 // guest asked for; any other page fault continues as if the NOP had run.
 #pragma once
 
-#include "hv/hypervisor.h"
 #include "core/guest_memory.h"
+#include "hv/hypervisor.h"
 
 #include <Zydis/Zydis.h>
 

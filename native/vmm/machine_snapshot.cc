@@ -48,13 +48,13 @@ std::unique_ptr<snapshot::Snapshottable> Machine::makePendingInputSection() {
         std::lock_guard lock(consoleMutex_);
         for (const auto& queue : pendingInput_) {
           std::vector<uint8_t> bytes(queue.begin(), queue.end());
-          out.blob(bytes);
+          out.blob("input", bytes);
         }
       },
       [this](snapshot::StateReader& in) {
         std::lock_guard lock(consoleMutex_);
         for (auto& queue : pendingInput_) {
-          auto bytes = in.blob();
+          auto bytes = in.blob("input");
           queue.assign(bytes.begin(), bytes.end());
         }
         in.expectEnd();
@@ -210,7 +210,12 @@ void Machine::restoreFromSnapshot() {
                                               "] but this machine has [" + join(expected) + "]");
     }
 
-    auto elapsed = std::chrono::nanoseconds(std::max<int64_t>(realtimeNs() - header.savedRealtimeNs, 0));
+    int64_t sinceSave = 0;
+    if (__builtin_sub_overflow(realtimeNs(), header.savedRealtimeNs, &sinceSave)) {
+      throw Error(ErrorCode::BadSnapshot, "snapshot " + dir + " has an impossible save time (" +
+                                              std::to_string(header.savedRealtimeNs) + " ns)");
+    }
+    auto elapsed = std::chrono::nanoseconds(std::max<int64_t>(sinceSave, 0));
     size_t index = 0;
     auto reader = [&](const snapshot::Section& section) {
       return snapshot::StateReader(section.data, dir + " section '" + section.name + "'");

@@ -1,7 +1,7 @@
 #include "devices/hpet/hpet.h"
 
-#include "devices/pci/pci_bus.h"
 #include "core/layout.h"
+#include "devices/pci/pci_bus.h"
 
 #include <algorithm>
 #include <bit>

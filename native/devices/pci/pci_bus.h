@@ -9,10 +9,11 @@
 // other devices by construction; ACPI's _CRS should describe exactly these windows.
 #pragma once
 
-#include "devices/pci/pci_device.h"
 #include "core/interrupts.h"
 #include "core/io_bus.h"
 #include "core/layout.h"
+#include "devices/pci/pci_device.h"
+#include "snapshot/state_io.h"
 
 #include <array>
 #include <cstdint>
@@ -45,6 +46,9 @@ class PciBus final : private PciDeviceHost {
  public:
   struct State {
     uint32_t configAddress = 0;  // the 0xcf8 latch
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   // Claims 0xcf8 (one port: 0xcf9 is the reset control register), 0xcfc-0xcff and both

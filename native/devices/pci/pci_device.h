@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/interrupts.h"
+#include "snapshot/state_io.h"
 
 #include <array>
 #include <cstdint>
@@ -100,6 +101,9 @@ class PciDevice {
     std::array<uint8_t, pci::kConfigSize> config{};
     std::array<BarInfo, pci::kBarCount> bars{};
     bool intxRequested = false;  // the device wants INTx asserted (before the disable bit)
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   virtual ~PciDevice() = default;
@@ -131,7 +135,7 @@ class PciDevice {
   void attach(PciDeviceHost* host, IrqLine intx);
 
   State saveState() const;
-  // Throws Error(BadConfig) if the BAR layout differs from this device's.
+  // Throws Error(BadSnapshot) if the BAR layout differs from this device's.
   void restoreState(const State& state);
 
  protected:

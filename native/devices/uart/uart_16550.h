@@ -19,6 +19,7 @@
 
 #include "core/interrupts.h"
 #include "core/io_bus.h"
+#include "snapshot/state_io.h"
 
 namespace hyve {
 
@@ -44,6 +45,9 @@ class Uart16550 : public BusDevice {
     std::array<uint8_t, kFifoSize> rxFifo{};
     uint8_t rxHead = 0;   // index of the oldest byte
     uint8_t rxCount = 0;  // bytes held (at most 1 when FIFOs are disabled)
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   using OutputCallback = std::function<void(std::span<const uint8_t>)>;

@@ -1,8 +1,8 @@
 #include "hv/kvm/kvm_hypervisor.h"
 
+#include "core/layout.h"
 #include "hv/kvm/pvm_host.h"
 #include "util/error.h"
-#include "core/layout.h"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
