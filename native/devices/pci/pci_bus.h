@@ -35,13 +35,6 @@ constexpr uint64_t kMemoryWindowEnd = layout::kPciMmioEnd;
 constexpr uint32_t kIntxGsiCount = 4;
 }  // namespace pci
 
-struct PciIntxRoute {
-  uint8_t slot;
-  uint8_t function;
-  uint8_t pin;  // 0-3: INTA-INTD
-  uint32_t gsi;  // level-triggered, active-low
-};
-
 class PciBus final : private PciDeviceHost {
  public:
   struct State {
@@ -69,13 +62,9 @@ class PciBus final : private PciDeviceHost {
     return added;
   }
 
-  PciDevice* device(unsigned slot, unsigned function) const;
-
   // GSI of INTx pin `pin` (0-3: INTA-INTD) of `slot`; independent of the function, so a
   // per-slot ACPI _PRT entry or MP-table entry describes every function.
   uint32_t intxGsi(uint32_t slot, uint32_t pin) const;
-  // Every present function that uses an INTx pin.
-  std::vector<PciIntxRoute> intxRoutes() const;
 
   State saveState() const;
   void restoreState(const State& state);

@@ -159,7 +159,6 @@ class PciDevice {
   void setConfig8(uint32_t offset, uint8_t value);
   void setConfig16(uint32_t offset, uint16_t value);
   void setConfig32(uint32_t offset, uint32_t value);
-  bool busMasterEnabled() const { return config16(pci::kCommand) & pci::kCommandBusMaster; }
 
   // MSI capability at `capOffset`: the message for `vector`, if MSI is enabled and it is in range.
   bool msiMessage(uint8_t capOffset, unsigned vector, pci::MsiMessage& message) const;

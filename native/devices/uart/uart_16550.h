@@ -62,8 +62,6 @@ class Uart16550 : public BusDevice {
   // Queues host input for the guest; returns how many leading bytes were taken.
   // Takes nothing while the guest has the port in loopback mode.
   size_t pushInput(std::span<const uint8_t> bytes);
-  // How many bytes pushInput() would take right now.
-  size_t inputSpace() const;
 
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
