@@ -14,7 +14,7 @@
 set -euo pipefail
 packages=(
   build-essential python3
-  libzydis-dev
+  libzydis-dev doctest-dev
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
   linux-source-6.1 flex bison bc libelf-dev libssl-dev
   busybox-static cpio tmux

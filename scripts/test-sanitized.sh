@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Builds the native addon with AddressSanitizer and UndefinedBehaviorSanitizer into
 # build-sanitize/, then runs the tests that drive the native code hardest on bad input
-# and on many short-lived VMs (bespoke guests, loader errors) against it.
+# and on many short-lived VMs (bespoke guests, loader errors, damaged snapshot fields)
+# against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build-sanitize
 addon="$out/tree/build/Release/hyve.node"
-if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit)" ]; then
+if [ ! -f "$addon" ] || [ -n "$(find native test/native binding.gyp -newer "$addon" -print -quit)" ]; then
   echo "building the sanitizer addon in $out/ ..."
   # A private copy of the sources, so this never disturbs the normal build in build/.
   rm -rf "$out/tree" && mkdir -p "$out/tree"
   cp -r binding.gyp package.json native "$out/tree/"
+  mkdir -p "$out/tree/test" && cp -r test/native "$out/tree/test/"
   HYVE_SANITIZE=1 npx node-gyp rebuild -j 2 --directory "$out/tree" >"$out/build.log" 2>&1 ||
     { tail -30 "$out/build.log"; exit 1; }
 fi
@@ -21,4 +23,5 @@ export HYVE_ADDON="$PWD/$addon"
 export LD_PRELOAD="$runtime"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-exec npx vitest run test/platform.test.ts test/boot-errors.test.ts
+"$out/tree/build/Release/native_tests"  # the device unit tests, sanitized too
+exec npx vitest run test/platform.test.ts test/boot-errors.test.ts test/snapshot-fields.test.ts

@@ -22,6 +22,12 @@ export interface NativeVmConfig {
   pvhEntry?: boolean;
   /** SMBIOS system UUID (xhyve -U). Omitted: a random one per boot. */
   uuid?: string;
+  /**
+   * PCI functions on bus 0, as xhyve's `-s slot[:function],emulation[,args]` (emulations:
+   * `hostbridge`, `lpc`). Omitted: the host bridge at 00:00.0 and the LPC bridge at 00:1f.0.
+   * An unknown emulation or a taken slot is HYVE_BAD_CONFIG.
+   */
+  pciDevices?: { slot: number; function?: number; emulation: string; args?: string }[];
   onConsole?: (port: number, data: Buffer) => void;
   onLog?: (line: string) => void;
 }

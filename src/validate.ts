@@ -41,7 +41,7 @@ export const ENSURE_SNAPSHOT_OPTION_NAMES = [
 ] as const;
 
 /** The options startVm() takes. */
-export const START_VM_OPTION_NAMES = ['kernel', 'initrd', 'cmdline', 'memoryMiB', 'cpus', 'uuid', ...MACHINE_OPTION_NAMES] as const;
+export const START_VM_OPTION_NAMES = ['kernel', 'initrd', 'cmdline', 'memoryMiB', 'cpus', 'uuid', 'pciDevices', ...MACHINE_OPTION_NAMES] as const;
 
 /** The options guest.run() takes. */
 export const RUN_OPTION_NAMES = ['timeoutMs'] as const;
@@ -148,6 +148,10 @@ const START_VM_RULES: Record<(typeof START_VM_OPTION_NAMES)[number], Rule> = {
   memoryMiB: isMemoryMiB,
   cpus: isCpus,
   uuid: isUuid,
+  pciDevices: {
+    accepts: 'an array of { slot, function?, emulation, args? } (xhyve -s)',
+    ok: (v) => Array.isArray(v) && v.every((d) => isPlainObject(d) && Number.isInteger((d as { slot: unknown }).slot) && typeof (d as { emulation: unknown }).emulation === 'string'),
+  },
   ...MACHINE_RULES,
 };
 

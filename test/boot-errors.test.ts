@@ -83,3 +83,30 @@ describe('the VMM refuses machines the host cannot give', () => {
     expect((await vm.exited).signal ?? null).toBeNull();
   });
 });
+
+describe('the board refuses PCI devices it cannot build', () => {
+  test('an unknown PCI emulation is refused by name', async () => {
+    const error = await startError({ kernel: buildGuest('pci'), memoryMiB: 64, pciDevices: [{ slot: 3, emulation: 'virtio-tpm' }] });
+    expect(error.code).toBe('HYVE_BAD_CONFIG');
+    expect(error.message).toContain("unknown PCI emulation 'virtio-tpm'");
+    expect(error.message).toContain('hostbridge, lpc');
+  });
+
+  test('two functions at one address', async () => {
+    const error = await startError({
+      kernel: buildGuest('pci'),
+      memoryMiB: 64,
+      pciDevices: [
+        { slot: 0, emulation: 'hostbridge' },
+        { slot: 0, emulation: 'lpc' },
+      ],
+    });
+    expect(error.code).toBe('HYVE_BAD_CONFIG');
+  });
+
+  test('arguments to an emulation that takes none', async () => {
+    const error = await startError({ kernel: buildGuest('pci'), memoryMiB: 64, pciDevices: [{ slot: 0, emulation: 'hostbridge', args: 'x' }] });
+    expect(error.code).toBe('HYVE_BAD_CONFIG');
+    expect(error.message).toContain('takes no arguments');
+  });
+});

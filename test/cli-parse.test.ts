@@ -176,6 +176,19 @@ describe('the raw VM config the CLI starts', () => {
     });
   });
 
+  test('-s slots become the PCI functions the board builds, in the order given', () => {
+    const config = toVmConfig(parseArgs(shellWords(`-s 31,lpc -s 0:0,hostbridge -f kexec,k/bzImage,,`)), cwd);
+    expect(config.pciDevices).toEqual([
+      { slot: 31, function: 0, emulation: 'lpc' },
+      { slot: 0, function: 0, emulation: 'hostbridge' },
+    ]);
+    // The host bridge and the LPC bridge are always there, given or not.
+    expect(toVmConfig(parseArgs(shellWords(`-s 0,hostbridge -f kexec,k/bzImage,,`)), cwd).pciDevices).toEqual([
+      { slot: 0, function: 0, emulation: 'hostbridge' },
+      { slot: 31, function: 0, emulation: 'lpc' },
+    ]);
+  });
+
   test('-f is required', () => {
     expect(() => toVmConfig(parseArgs(['-A', '-m', '1G']))).toThrow(/-f kexec,kernel,initrd,cmdline is required/);
   });

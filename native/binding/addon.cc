@@ -67,6 +67,28 @@ uint64_t wholeNumber(double value, const char* name, double max) {
   return static_cast<uint64_t>(value);
 }
 
+// [{ slot, function, emulation, args }]: xhyve's -s list. Which emulations exist is the
+// board's business (vmm/board.cc); this checks only the shape.
+std::vector<hyve::PciDeviceSpec> parsePciDevices(const Napi::Value& value) {
+  std::vector<hyve::PciDeviceSpec> specs;
+  if (value.IsUndefined() || value.IsNull()) return specs;
+  if (!value.IsArray()) throw hyve::Error(hyve::ErrorCode::BadConfig, "pciDevices must be an array");
+  auto array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsObject()) throw hyve::Error(hyve::ErrorCode::BadConfig, "pciDevices entries must be objects");
+    auto entry = item.As<Napi::Object>();
+    hyve::PciDeviceSpec spec;
+    spec.slot = static_cast<uint32_t>(wholeNumber(optionalField<double>(entry, "slot").value_or(-1), "pciDevices slot", 31));
+    spec.function = static_cast<uint32_t>(
+        wholeNumber(optionalField<double>(entry, "function").value_or(0), "pciDevices function", 7));
+    spec.emulation = optionalField<std::string>(entry, "emulation").value_or("");
+    spec.args = optionalField<std::string>(entry, "args").value_or("");
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
 MachineConfig parseConfig(const Napi::Object& object) {
   MachineConfig config;
   if (auto snapshot = optionalField<std::string>(object, "snapshot")) {
@@ -91,6 +113,7 @@ MachineConfig parseConfig(const Napi::Object& object) {
   config.exitOnUnhandledIo = optionalField<bool>(object, "exitOnUnhandledIo").value_or(false);
   config.pvhEntry = optionalField<bool>(object, "pvhEntry").value_or(false);
   config.uuid = optionalField<std::string>(object, "uuid").value_or("");
+  config.pciDevices = parsePciDevices(object.Get("pciDevices"));
   return config;
 }
 

@@ -1,7 +1,7 @@
 #include "boot/cpu_state.h"
 
+#include "core/layout.h"
 #include "util/error.h"
-#include "vmm/layout.h"
 
 #include <array>
 

@@ -3,8 +3,8 @@
 // generated from the same definitions so their hidden and in-memory forms agree.
 #pragma once
 
+#include "core/guest_memory.h"
 #include "hv/hypervisor.h"
-#include "vmm/guest_memory.h"
 
 #include <cstdint>
 

@@ -2,7 +2,7 @@
 // The formats are recognised by their leading magic bytes, never by file names.
 #pragma once
 
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <cstdint>
 #include <span>

@@ -1,6 +1,6 @@
 #include "boot/e820.h"
 
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <algorithm>
 

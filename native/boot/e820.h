@@ -3,7 +3,7 @@
 // same machine.
 #pragma once
 
-#include "vmm/guest_memory.h"
+#include "core/guest_memory.h"
 
 #include <cstdint>
 #include <vector>

@@ -1,7 +1,7 @@
 #include "boot/kernel_image.h"
 
+#include "core/layout.h"
 #include "util/unique_fd.h"
-#include "vmm/layout.h"
 
 #include <elf.h>
 #include <fcntl.h>

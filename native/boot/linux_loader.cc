@@ -4,8 +4,8 @@
 #include "boot/e820.h"
 #include "boot/initrd.h"
 #include "boot/kernel_image.h"
+#include "core/layout.h"
 #include "util/error.h"
-#include "vmm/layout.h"
 
 #include <algorithm>
 #include <bit>

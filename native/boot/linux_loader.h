@@ -7,7 +7,7 @@
 #pragma once
 
 #include "boot/cpu_state.h"
-#include "vmm/guest_memory.h"
+#include "core/guest_memory.h"
 
 #include <cstdint>
 #include <string>

@@ -5,7 +5,7 @@
 // on its own, and the MP table is not limited by the 1 KiB EBDA.
 #pragma once
 
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <cstdint>
 

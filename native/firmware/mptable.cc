@@ -1,9 +1,9 @@
 #include "firmware/mptable.h"
 
+#include "core/layout.h"
 #include "firmware/bios_area.h"
 #include "firmware/byte_buffer.h"
 #include "util/error.h"
-#include "vmm/layout.h"
 
 #include <algorithm>
 #include <string>

@@ -3,8 +3,8 @@
 // (inside the 0xF0000-0xFFFFF range Linux scans) followed by the configuration table.
 #pragma once
 
+#include "core/guest_memory.h"
 #include "firmware/pci_intx_routing.h"
-#include "vmm/guest_memory.h"
 
 #include <cstdint>
 

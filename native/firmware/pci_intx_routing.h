@@ -2,7 +2,7 @@
 // _PRT and the MP table only describe it, so both take it from the caller.
 #pragma once
 
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <cstdint>
 #include <functional>

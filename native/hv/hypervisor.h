@@ -3,8 +3,8 @@
 // macOS Hypervisor.framework backend would be a sibling implementing the same classes.
 #pragma once
 
+#include "core/interrupts.h"
 #include "snapshot/state_io.h"
-#include "vmm/interrupts.h"
 
 #include <array>
 #include <chrono>

@@ -2,9 +2,9 @@
 // architectural helpers handlers share (CPU mode, CPL, registers, addresses, guest reads).
 #pragma once
 
+#include "core/guest_memory.h"
 #include "hv/hypervisor.h"
 #include "util/hex.h"
-#include "vmm/guest_memory.h"
 
 #include <Zydis/Zydis.h>
 

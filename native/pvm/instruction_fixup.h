@@ -7,8 +7,8 @@
 // handlers are fallbacks for PVM builds that differ, checked against the SDM and KVM.
 #pragma once
 
+#include "core/guest_memory.h"
 #include "hv/hypervisor.h"
-#include "vmm/guest_memory.h"
 
 #include <Zydis/Zydis.h>
 

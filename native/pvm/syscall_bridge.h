@@ -11,8 +11,8 @@
 // guest asked for; any other page fault continues as if the NOP had run.
 #pragma once
 
+#include "core/guest_memory.h"
 #include "hv/hypervisor.h"
-#include "vmm/guest_memory.h"
 
 #include <Zydis/Zydis.h>
 

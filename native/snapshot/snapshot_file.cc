@@ -249,7 +249,12 @@ UniqueFd openMemoryFile(const std::string& dir, const Header& header, bool verif
   if (!fd.valid()) throwErrno(ErrorCode::BadSnapshot, "cannot open the snapshot's memory file " + path);
   struct stat st {};
   if (::fstat(fd.get(), &st) < 0) throwErrno(ErrorCode::BadSnapshot, "cannot stat " + path);
-  if (static_cast<uint64_t>(st.st_size) != header.memoryFileBytes || header.memoryFileBytes != header.memoryBytes) {
+  if (header.memoryFileBytes != header.memoryBytes) {
+    throw Error(ErrorCode::BadSnapshot, "snapshot " + dir + " describes " + std::to_string(header.memoryBytes) +
+                                            " bytes of guest memory but a memory file of " +
+                                            std::to_string(header.memoryFileBytes) + " bytes");
+  }
+  if (static_cast<uint64_t>(st.st_size) != header.memoryFileBytes) {
     throw Error(ErrorCode::BadSnapshot, "snapshot memory file " + path + " has " + std::to_string(st.st_size) +
                                             " bytes, expected " + std::to_string(header.memoryFileBytes) +
                                             " (truncated or replaced)");

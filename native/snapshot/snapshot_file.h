@@ -12,7 +12,7 @@
 
 namespace hyve::snapshot {
 
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: device state saved field by field, by name
 constexpr const char* kStateFile = "state.bin";
 constexpr const char* kMemoryFile = "memory.bin";
 

@@ -22,18 +22,24 @@ class Snapshottable {
   virtual void restore(StateReader& in) = 0;
 };
 
-// Adapts a device that keeps its guest-visible state in one trivially copyable `State`
-// struct with saveState()/restoreState() (the convention of native/devices/).
+// Adapts a device that keeps its guest-visible state in one `State` struct with
+// saveState()/restoreState(), whose State saves and loads itself field by field
+// (save(StateWriter&) and static load(StateReader&): the convention of native/devices/).
 template <typename Device>
 class DeviceState final : public Snapshottable {
  public:
   DeviceState(std::string name, Device& device) : name_(std::move(name)), device_(device) {}
   std::string snapshotName() const override { return name_; }
-  void save(StateWriter& out) const override { out.state(device_.saveState()); }
+  void save(StateWriter& out) const override { device_.saveState().save(out); }
   void restore(StateReader& in) override {
-    auto state = in.template state<typename Device::State>();
+    auto state = Device::State::load(in);
     in.expectEnd();
-    device_.restoreState(state);
+    try {
+      device_.restoreState(state);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::BadSnapshot) throw;
+      in.fail(e.what());  // with the snapshot and section named
+    }
   }
 
  private:

@@ -3,10 +3,12 @@
 // hv/hypervisor.h.
 #pragma once
 
+#include "core/guest_memory.h"
+#include "core/io_bus.h"
+#include "core/machine_control.h"
 #include "hv/hypervisor.h"
-#include "vmm/guest_memory.h"
-#include "vmm/io_bus.h"
-#include "vmm/machine_control.h"
+#include "hv/quirks.h"
+#include "vmm/board.h"
 
 #include <atomic>
 #include <chrono>
@@ -25,23 +27,10 @@
 
 namespace hyve {
 
-class Uart16550;
-class CmosRtc;
-class I8042;
-class AcpiPm;
-class ResetControl;
-class PciBus;
-class Hpet;
 struct LoadedLinux;
 namespace snapshot {
 class Snapshottable;
 }
-namespace pvm {
-class InstructionFixup;
-class SyscallBridge;
-}
-
-enum class ConsolePort : uint32_t { Com1 = 0, Com2 = 1 };
 
 struct MachineConfig {
   uint64_t memoryBytes = 512ull << 20;
@@ -56,6 +45,8 @@ struct MachineConfig {
   bool exitOnUnhandledIo = false;  // xhyve -e
   bool pvhEntry = false;   // enter a vmlinux through its PVH note instead of the 64-bit entry
   std::string uuid;        // SMBIOS system UUID (xhyve -U); empty: a random one per boot
+  // PCI functions (xhyve -s); empty: the default board (vmm/board.h).
+  std::vector<PciDeviceSpec> pciDevices;
   // Restore from this snapshot directory instead of booting: memory, cpus, kernel
   // identity, cmdline and the flags above then come from the snapshot, and its guest
   // memory is mapped copy-on-write from the snapshot's memory file.
@@ -124,13 +115,14 @@ class Machine final : public MachineControl {
   MachineStats stats() const;
 
  private:
-  struct VcpuRunner;
+  struct VcpuRunner;  // vmm/vcpu_runner.h
+  static void validateConfig(const MachineConfig& config, uint32_t maxVcpus);
   void restoreFromSnapshot();
-  void registerSnapshotSections();
+  std::vector<snapshot::Snapshottable*> snapshotSections() const;  // in file order
+  std::unique_ptr<snapshot::Snapshottable> makePendingInputSection();
   uint32_t machineFlags() const;
   void parkIfPausing(VcpuRunner& runner);
   void buildPlatform();
-  void buildDevices();
   void loadGuest();
   void createVcpus();
   void runVcpu(VcpuRunner& runner);
@@ -149,20 +141,15 @@ class Machine final : public MachineControl {
   IoBus pio_;
   IoBus mmio_;
 
-  std::unique_ptr<Uart16550> com1_, com2_;
-  std::unique_ptr<CmosRtc> rtc_;
-  std::unique_ptr<I8042> i8042_;
-  std::unique_ptr<AcpiPm> acpiPm_;
-  std::unique_ptr<ResetControl> resetControl_;
-  std::unique_ptr<PciBus> pci_;
-  std::unique_ptr<Hpet> hpet_;
+  std::unique_ptr<Board> board_;
 
   std::unique_ptr<LoadedLinux> loaded_;
-  std::unique_ptr<pvm::SyscallBridge> syscallBridge_;  // PVM hosts only
+  std::unique_ptr<hv::Quirks> quirks_;  // host workarounds; do-nothing on hardware KVM
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
   MachineStats bootStats_;  // filled while building; counters come from the runners
 
-  std::vector<std::unique_ptr<snapshot::Snapshottable>> sections_;  // devices and console, in file order
+  // Host input not yet taken by the UARTs: machine state that must reach a restored guest too.
+  std::unique_ptr<snapshot::Snapshottable> pendingInputSection_;
 
   std::mutex pauseMutex_;
   std::condition_variable pauseChanged_;

@@ -98,6 +98,23 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
   return new NotImplementedError(problems.join('\n'));
 }
 
+/**
+ * The PCI functions for the board (native/vmm/board.cc), from the -s list; without -s the
+ * addon's default board is the same. hyve always has the host bridge at 0:0 and the LPC
+ * bridge (which carries COM1/COM2) at 31:0, so either is added when left out.
+ */
+function pciDevicesOf(args: HyveArgs): NonNullable<ChildConfig['pciDevices']> {
+  const devices = args.slots.map((device) => ({
+    slot: device.slot,
+    function: device.func,
+    emulation: device.emulation,
+    ...(device.conf !== undefined ? { args: device.conf } : {}),
+  }));
+  if (!devices.some((d) => d.emulation === 'hostbridge')) devices.unshift({ slot: 0, function: 0, emulation: 'hostbridge' });
+  if (!devices.some((d) => d.emulation === 'lpc')) devices.push({ slot: 31, function: 0, emulation: 'lpc' });
+  return devices;
+}
+
 function machineOf(args: HyveArgs): Required<Omit<Machine, 'pvhEntry'>> {
   return {
     acpi: args.acpi,
@@ -127,6 +144,7 @@ export function toVmConfig(args: HyveArgs, cwd = process.cwd()): ChildConfig {
     cpus: args.cpus,
     ...(args.uuid ? { uuid: args.uuid } : {}),
     ...machineOf(args),
+    ...(args.slots.length > 0 ? { pciDevices: pciDevicesOf(args) } : {}),
   };
 }
 

@@ -12,10 +12,11 @@
 #include <mutex>
 #include <span>
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
-#include "vmm/layout.h"
-#include "vmm/machine_control.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "core/layout.h"
+#include "core/machine_control.h"
+#include "snapshot/state_io.h"
 
 namespace hyve {
 
@@ -31,6 +32,9 @@ class AcpiPm : public BusDevice {
     // PM timer value (24 bits) when the state was saved. The live counter runs from
     // the host's CLOCK_MONOTONIC; restoring continues from this value.
     uint32_t timerTicks = 0;
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   // `sci` (IRQ 9, level, active high in the MADT's override) is only raised by

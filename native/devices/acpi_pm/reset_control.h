@@ -10,8 +10,9 @@
 #include <mutex>
 #include <span>
 
-#include "vmm/io_bus.h"
-#include "vmm/machine_control.h"
+#include "core/io_bus.h"
+#include "core/machine_control.h"
+#include "snapshot/state_io.h"
 
 namespace hyve {
 
@@ -21,6 +22,9 @@ class ResetControl : public BusDevice {
 
   struct State {
     uint8_t value = 0;  // SYS_RST and FULL_RST as last written
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   explicit ResetControl(MachineControl& machine) : machine_(machine) {}

@@ -1,7 +1,7 @@
 #include "devices/hpet/hpet.h"
 
+#include "core/layout.h"
 #include "devices/pci/pci_bus.h"
-#include "vmm/layout.h"
 
 #include <algorithm>
 #include <bit>

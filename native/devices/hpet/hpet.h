@@ -13,8 +13,9 @@
 // IOAPIC inputs 20-23, which PCI INTx leaves free.
 #pragma once
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "snapshot/state_io.h"
 
 #include <array>
 #include <chrono>
@@ -45,6 +46,9 @@ class Hpet final : public BusDevice {
     uint64_t interruptStatus = 0;  // Tn_INT_STS, level-triggered timers only
     uint64_t counter = 0;          // main counter; while enabled, its value at the reference time
     std::array<TimerState, kTimers> timers{};
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   // Starts the timer thread; interrupts go to `interrupts`, which must outlive the HPET.

@@ -14,9 +14,10 @@
 #include <mutex>
 #include <span>
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
-#include "vmm/machine_control.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "core/machine_control.h"
+#include "snapshot/state_io.h"
 
 namespace hyve {
 
@@ -41,6 +42,9 @@ class I8042 : public BusDevice {
     uint8_t queueHead = 0;
     uint8_t queueCount = 0;
     uint8_t lastData = 0;  // what port 0x60 reads when the buffer is empty
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   explicit I8042(MachineControl& machine, IrqLine keyboardIrq = {}, IrqLine auxIrq = {});

@@ -242,30 +242,9 @@ void PciBus::allocateBars(PciDevice& device) {
   device.setConfig16(kCommand, device.config16(kCommand) | command);
 }
 
-PciDevice* PciBus::device(unsigned slot, unsigned function) const {
-  if (slot >= kSlots || function >= kFunctions) return nullptr;
-  std::lock_guard lock(mutex_);
-  const auto& entry = functions_[slot * kFunctions + function];
-  return entry ? entry->device.get() : nullptr;
-}
-
 uint32_t PciBus::intxGsi(uint32_t slot, uint32_t pin) const {
   // The classic swizzle, so neighbouring slots spread over the lines.
   return layout::kPciIntxGsiBase + (slot + pin) % kIntxGsiCount;
-}
-
-std::vector<PciIntxRoute> PciBus::intxRoutes() const {
-  std::lock_guard lock(mutex_);
-  std::vector<PciIntxRoute> routes;
-  for (unsigned devfn = 0; devfn < functions_.size(); ++devfn) {
-    if (!functions_[devfn]) continue;
-    uint8_t pin = functions_[devfn]->device->interruptPin();
-    if (pin == 0) continue;
-    uint8_t slot = static_cast<uint8_t>(devfn / kFunctions);
-    routes.push_back(PciIntxRoute{slot, static_cast<uint8_t>(devfn % kFunctions), static_cast<uint8_t>(pin - 1),
-                                  intxGsi(slot, pin - 1u)});
-  }
-  return routes;
 }
 
 PciBus::State PciBus::saveState() const {

@@ -9,10 +9,11 @@
 // other devices by construction; ACPI's _CRS should describe exactly these windows.
 #pragma once
 
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "core/layout.h"
 #include "devices/pci/pci_device.h"
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
-#include "vmm/layout.h"
+#include "snapshot/state_io.h"
 
 #include <array>
 #include <cstdint>
@@ -34,17 +35,13 @@ constexpr uint64_t kMemoryWindowEnd = layout::kPciMmioEnd;
 constexpr uint32_t kIntxGsiCount = 4;
 }  // namespace pci
 
-struct PciIntxRoute {
-  uint8_t slot;
-  uint8_t function;
-  uint8_t pin;  // 0-3: INTA-INTD
-  uint32_t gsi;  // level-triggered, active-low
-};
-
 class PciBus final : private PciDeviceHost {
  public:
   struct State {
     uint32_t configAddress = 0;  // the 0xcf8 latch
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   // Claims 0xcf8 (one port: 0xcf9 is the reset control register), 0xcfc-0xcff and both
@@ -65,13 +62,9 @@ class PciBus final : private PciDeviceHost {
     return added;
   }
 
-  PciDevice* device(unsigned slot, unsigned function) const;
-
   // GSI of INTx pin `pin` (0-3: INTA-INTD) of `slot`; independent of the function, so a
   // per-slot ACPI _PRT entry or MP-table entry describes every function.
   uint32_t intxGsi(uint32_t slot, uint32_t pin) const;
-  // Every present function that uses an INTx pin.
-  std::vector<PciIntxRoute> intxRoutes() const;
 
   State saveState() const;
   void restoreState(const State& state);

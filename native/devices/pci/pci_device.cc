@@ -164,7 +164,7 @@ void PciDevice::restoreState(const State& state) {
       const BarInfo& mine = state_.bars[i];
       const BarInfo& theirs = state.bars[i];
       if (mine.kind != theirs.kind || mine.size != theirs.size || mine.prefetchable != theirs.prefetchable) {
-        throw Error(ErrorCode::BadConfig, "PCI device state does not match the device's BAR layout");
+        throw Error(ErrorCode::BadSnapshot, "does not match the device's BAR layout");
       }
     }
     state_ = state;

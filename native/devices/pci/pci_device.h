@@ -3,7 +3,8 @@
 // their BARs through barRead()/barWrite(); PciBus decides where the BARs decode.
 #pragma once
 
-#include "vmm/interrupts.h"
+#include "core/interrupts.h"
+#include "snapshot/state_io.h"
 
 #include <array>
 #include <cstdint>
@@ -100,6 +101,9 @@ class PciDevice {
     std::array<uint8_t, pci::kConfigSize> config{};
     std::array<BarInfo, pci::kBarCount> bars{};
     bool intxRequested = false;  // the device wants INTx asserted (before the disable bit)
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   virtual ~PciDevice() = default;
@@ -131,7 +135,7 @@ class PciDevice {
   void attach(PciDeviceHost* host, IrqLine intx);
 
   State saveState() const;
-  // Throws Error(BadConfig) if the BAR layout differs from this device's.
+  // Throws Error(BadSnapshot) if the BAR layout differs from this device's.
   void restoreState(const State& state);
 
  protected:
@@ -155,7 +159,6 @@ class PciDevice {
   void setConfig8(uint32_t offset, uint8_t value);
   void setConfig16(uint32_t offset, uint16_t value);
   void setConfig32(uint32_t offset, uint32_t value);
-  bool busMasterEnabled() const { return config16(pci::kCommand) & pci::kCommandBusMaster; }
 
   // MSI capability at `capOffset`: the message for `vector`, if MSI is enabled and it is in range.
   bool msiMessage(uint8_t capOffset, unsigned vector, pci::MsiMessage& message) const;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 namespace hyve {
 

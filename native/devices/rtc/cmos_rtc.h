@@ -17,8 +17,9 @@
 #include <span>
 #include <thread>
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "snapshot/state_io.h"
 
 namespace hyve {
 
@@ -35,6 +36,9 @@ class CmosRtc : public BusDevice {
     uint8_t index = 0;       // byte selected through port 0x70
     bool nmiMasked = false;  // bit 7 of the last index write; recorded, has no effect
     int64_t clockOffsetSeconds = 0;  // guest clock = host UTC + this
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   // `utc` false makes the clock read local time, as a PC's usually does.

@@ -87,11 +87,6 @@ size_t Uart16550::pushInput(std::span<const uint8_t> bytes) {
   return taken;
 }
 
-size_t Uart16550::inputSpace() const {
-  std::lock_guard lock(mutex_);
-  return inputSpaceLocked();
-}
-
 void Uart16550::read(uint64_t offset, std::span<uint8_t> data) {
   Deferred deferred;
   {

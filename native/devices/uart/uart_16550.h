@@ -17,8 +17,9 @@
 #include <mutex>
 #include <span>
 
-#include "vmm/interrupts.h"
-#include "vmm/io_bus.h"
+#include "core/interrupts.h"
+#include "core/io_bus.h"
+#include "snapshot/state_io.h"
 
 namespace hyve {
 
@@ -44,6 +45,9 @@ class Uart16550 : public BusDevice {
     std::array<uint8_t, kFifoSize> rxFifo{};
     uint8_t rxHead = 0;   // index of the oldest byte
     uint8_t rxCount = 0;  // bytes held (at most 1 when FIFOs are disabled)
+    void save(snapshot::StateWriter& out) const;
+    // Throws Error(BadSnapshot) through `in` on a missing, reordered or out-of-range field.
+    static State load(snapshot::StateReader& in);
   };
 
   using OutputCallback = std::function<void(std::span<const uint8_t>)>;
@@ -58,8 +62,6 @@ class Uart16550 : public BusDevice {
   // Queues host input for the guest; returns how many leading bytes were taken.
   // Takes nothing while the guest has the port in loopback mode.
   size_t pushInput(std::span<const uint8_t> bytes);
-  // How many bytes pushInput() would take right now.
-  size_t inputSpace() const;
 
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;

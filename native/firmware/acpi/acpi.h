@@ -2,9 +2,9 @@
 // FACS and DSDT), MADT and HPET, all inside the BIOS area (see firmware/bios_area.h).
 #pragma once
 
+#include "core/guest_memory.h"
+#include "core/layout.h"
 #include "firmware/pci_intx_routing.h"
-#include "vmm/guest_memory.h"
-#include "vmm/layout.h"
 
 #include <cstdint>
 

@@ -2,8 +2,8 @@
 #include "firmware/acpi/sdt.h"
 #include "firmware/acpi/tables.h"
 
+#include "core/layout.h"
 #include "util/error.h"
-#include "vmm/layout.h"
 
 #include <string>
 

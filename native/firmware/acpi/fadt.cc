@@ -1,8 +1,8 @@
 #include "firmware/acpi/sdt.h"
 #include "firmware/acpi/tables.h"
 
+#include "core/layout.h"
 #include "util/error.h"
-#include "vmm/layout.h"
 
 namespace hyve::firmware::acpi {
 namespace {

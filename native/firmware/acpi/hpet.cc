@@ -1,7 +1,7 @@
 #include "firmware/acpi/sdt.h"
 #include "firmware/acpi/tables.h"
 
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 namespace hyve::firmware::acpi {
 

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "firmware/smbios/uuid.h"
-#include "vmm/guest_memory.h"
+#include "core/guest_memory.h"
 
 #include <cstdint>
 #include <vector>

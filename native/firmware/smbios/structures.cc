@@ -2,7 +2,7 @@
 
 #include "firmware/smbios/structure.h"
 #include "util/error.h"
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #include <string>
 #include <string_view>

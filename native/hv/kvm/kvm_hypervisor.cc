@@ -1,8 +1,8 @@
 #include "hv/kvm/kvm_hypervisor.h"
 
-#include "pvm/pvm.h"
+#include "core/layout.h"
+#include "hv/kvm/pvm_host.h"
 #include "util/error.h"
-#include "vmm/layout.h"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -68,7 +68,7 @@ std::unique_ptr<Hypervisor> Hypervisor::open() {
     throw Error(ErrorCode::NoKvm, "/dev/kvm speaks KVM API version " + std::to_string(version) + ", hyve needs " +
                                       std::to_string(KVM_API_VERSION));
   }
-  return std::make_unique<kvm::KvmHypervisor>(std::move(kvm), pvm::hostIsPvm());
+  return std::make_unique<kvm::KvmHypervisor>(std::move(kvm), kvm::hostIsPvm());
 }
 
 namespace kvm {

@@ -1,4 +1,4 @@
-#include "vmm/io_bus.h"
+#include "core/io_bus.h"
 
 #include "util/error.h"
 
@@ -36,26 +36,28 @@ const IoBus::Range* IoBus::find(uint64_t address) const {
   return address - it->base < it->length ? &*it : nullptr;
 }
 
-bool IoBus::read(uint64_t address, std::span<uint8_t> data) const {
+BusDevice* IoBus::read(uint64_t address, std::span<uint8_t> data) const {
   std::shared_lock lock(mutex_);
   const Range* range = find(address);
-  if (range == nullptr) return false;
+  if (range == nullptr) return nullptr;
   range->device->read(address - range->base, data);
-  return true;
+  return range->device;
 }
 
-bool IoBus::write(uint64_t address, std::span<const uint8_t> data) const {
+BusDevice* IoBus::write(uint64_t address, std::span<const uint8_t> data) const {
   std::shared_lock lock(mutex_);
   const Range* range = find(address);
-  if (range == nullptr) return false;
+  if (range == nullptr) return nullptr;
   range->device->write(address - range->base, data);
-  return true;
+  return range->device;
 }
 
-std::string IoBus::nameAt(uint64_t address) const {
+std::string IoBus::nameOf(const BusDevice* device) const {
   std::shared_lock lock(mutex_);
-  const Range* range = find(address);
-  return range ? range->name : std::string();
+  for (const Range& range : ranges_) {
+    if (range.device == device) return range.name;
+  }
+  return {};
 }
 
 }  // namespace hyve

@@ -1,7 +1,7 @@
-#include "vmm/guest_memory.h"
+#include "core/guest_memory.h"
 
+#include "core/layout.h"
 #include "util/error.h"
-#include "vmm/layout.h"
 
 #include <algorithm>
 #include <string>

@@ -1,8 +1,8 @@
-#include "pvm/pvm.h"
+#include "hv/kvm/pvm_host.h"
 
 #include <unistd.h>
 
-namespace hyve::pvm {
+namespace hyve::hv::kvm {
 
 bool hostIsPvm() {
   // The module registers itself in sysfs whether built in or loaded; PVM exposes no
@@ -10,4 +10,4 @@ bool hostIsPvm() {
   return ::access("/sys/module/kvm_pvm", F_OK) == 0;
 }
 
-}  // namespace hyve::pvm
+}  // namespace hyve::hv::kvm

@@ -45,13 +45,6 @@ class GuestMemory {
   bool write(uint64_t gpa, const void* data, uint64_t length) const;
 
   template <typename T>
-  std::optional<T> readObject(uint64_t gpa) const {
-    static_assert(std::is_trivially_copyable_v<T>);
-    T value;
-    if (!read(gpa, &value, sizeof(T))) return std::nullopt;
-    return value;
-  }
-  template <typename T>
   bool writeObject(uint64_t gpa, const T& value) const {
     static_assert(std::is_trivially_copyable_v<T>);
     return write(gpa, &value, sizeof(T));

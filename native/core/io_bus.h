@@ -27,12 +27,13 @@ class IoBus {
   // Removes the range registered at exactly `base` for `device`, if any.
   void remove(uint64_t base, BusDevice* device);
 
-  // False if no device claims the address; the caller decides what unclaimed I/O means.
-  bool read(uint64_t address, std::span<uint8_t> data) const;
-  bool write(uint64_t address, std::span<const uint8_t> data) const;
+  // The device that took the access, or null if none claims the address: the caller
+  // decides what unclaimed I/O means.
+  BusDevice* read(uint64_t address, std::span<uint8_t> data) const;
+  BusDevice* write(uint64_t address, std::span<const uint8_t> data) const;
 
-  // Name of the device at `address` (for diagnostics), or empty.
-  std::string nameAt(uint64_t address) const;
+  // Name under which `device` is registered (for diagnostics), or empty.
+  std::string nameOf(const BusDevice* device) const;
 
  private:
   struct Range {

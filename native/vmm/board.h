@@ -1,0 +1,86 @@
+// The board: every platform device and every PCI emulation the machine can have, each
+// named once in a table (board.cc), in the manner of kvmtool's dev_init and bhyve's
+// PCI_EMUL_SET. The machine builds its devices by walking the tables, and its snapshot
+// sections are the tables' section names, so adding a device is one table entry.
+#pragma once
+
+#include "core/guest_memory.h"
+#include "core/io_bus.h"
+#include "core/machine_control.h"
+#include "hv/hypervisor.h"
+#include "snapshot/snapshottable.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace hyve {
+
+class Uart16550;
+class PciBus;
+class Hpet;
+
+enum class ConsolePort : uint32_t { Com1 = 0, Com2 = 1 };
+
+// One PCI function to create, as xhyve's `-s slot[:function],emulation[,args]`.
+struct PciDeviceSpec {
+  uint32_t slot = 0;
+  uint32_t function = 0;
+  std::string emulation;  // a name in the PCI emulation table, e.g. "hostbridge"
+  std::string args;       // emulation-specific; empty for none
+};
+
+// What device factories are given: the machine's parts they attach to.
+struct BoardContext {
+  hv::Vm& vm;  // the interrupt controller
+  const GuestMemory& memory;
+  MachineControl& control;
+  IoBus& pio;
+  IoBus& mmio;
+  bool rtcUtc = true;
+  // Console wiring: bytes a UART transmits, and "room appeared in its receive FIFO".
+  std::function<void(ConsolePort, std::span<const uint8_t>)> consoleOutput;
+  std::function<void(ConsolePort)> consoleDrained;
+};
+
+class Board {
+ public:
+  // Builds every platform device and the PCI functions in `pciDevices` (empty: the
+  // default board, a host bridge at 00:00.0 and the LPC bridge at 00:1f.0).
+  // Throws Error(BadConfig) for an unknown emulation, a bad or taken slot, or arguments
+  // an emulation does not take.
+  Board(const BoardContext& context, std::vector<PciDeviceSpec> pciDevices);
+  ~Board();
+  Board(const Board&) = delete;
+  Board& operator=(const Board&) = delete;
+
+  Uart16550& uart(ConsolePort port) const;
+  PciBus& pci() const { return *pci_; }
+  Hpet& hpet() const { return *hpet_; }
+
+  // Every device's snapshot section, in table order (platform devices, then PCI functions).
+  const std::vector<std::unique_ptr<snapshot::Snapshottable>>& sections() const { return sections_; }
+
+  // The PCI functions a snapshot holds, from its section names (the inverse of the names
+  // sections() gives). Arguments are not recovered: no emulation takes any yet; one that
+  // does must save them in its own section.
+  static std::vector<PciDeviceSpec> pciDevicesFromSections(const std::vector<std::string>& names);
+
+  // The default board's PCI functions.
+  static std::vector<PciDeviceSpec> defaultPciDevices();
+
+ private:
+  struct Factories;  // the platform-device factories in board.cc
+
+  std::vector<std::shared_ptr<void>> devices_;  // owners, in build order
+  std::vector<std::unique_ptr<snapshot::Snapshottable>> sections_;
+  Uart16550* com1_ = nullptr;
+  Uart16550* com2_ = nullptr;
+  PciBus* pci_ = nullptr;
+  Hpet* hpet_ = nullptr;
+};
+
+}  // namespace hyve

@@ -1,0 +1,144 @@
+// The vCPU run loop: one thread per vCPU runs the guest and handles its exits. Host
+// workarounds are reached only through hv::VcpuQuirks.
+#include "vmm/vcpu_runner.h"
+
+#include "util/error.h"
+#include "util/hex.h"
+
+#include <cstring>
+
+namespace hyve {
+
+std::string Machine::describeVcpu(hv::Vcpu& vcpu) const {
+  try {
+    hv::Registers regs = vcpu.registers();
+    hv::SpecialRegisters sregs = vcpu.specialRegisters();
+    return "vCPU " + std::to_string(vcpu.id()) + " rip " + hex(regs.rip) + " rsp " + hex(regs.rsp) + " cr0 " +
+           hex(sregs.cr0) + " cr3 " + hex(sregs.cr3) + " cpl " + std::to_string(sregs.cs.dpl);
+  } catch (const std::exception&) {
+    return "vCPU " + std::to_string(vcpu.id());
+  }
+}
+
+void Machine::runVcpu(VcpuRunner& runner) {
+  hv::Vcpu& vcpu = *runner.vcpu;
+  vcpu.bindToCurrentThread();
+  int64_t expected = -1;
+  firstRunNs_.compare_exchange_strong(
+      expected,
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - created_).count());
+  try {
+    bool complete = true;  // the last run() left no exit for KVM to finish
+    while (!stopping_.load(std::memory_order_acquire)) {
+      if (pauseRequested_.load(std::memory_order_acquire)) {
+        if (complete) {
+          parkIfPausing(runner);
+          continue;
+        }
+        // KVM finishes an exit (e.g. stores the data of a port read, or moves RIP past an
+        // OUT) only on the next KVM_RUN. Saving state before that would lose or repeat the
+        // access, so run once more with immediate exit: it completes and returns at once.
+        vcpu.requestStop();
+      }
+      hv::VcpuExit exit = vcpu.run();
+      complete = exit.kind == hv::VcpuExit::Kind::Interrupted;
+      runner.quirks->afterRun(vcpu);
+      using Kind = hv::VcpuExit::Kind;
+      switch (exit.kind) {
+        case Kind::PortIo:
+          if (!handlePortIo(runner, exit)) return;
+          break;
+        case Kind::Mmio:
+          if (!handleMmio(runner, exit)) return;
+          break;
+        case Kind::Interrupted:
+          break;  // the loop condition decides
+        case Kind::Breakpoint:
+          break;  // hyve sets no breakpoints yet
+        case Kind::Halt:
+          // Only seen without an in-kernel LAPIC wake-up source: a halted CPU with
+          // interrupts off never wakes, which xhyve reports as a halt (poweroff).
+          runner.count("hlt");
+          if (!(vcpu.registers().rflags & (1u << 9))) {
+            finish(ExitOutcome::Poweroff, "");
+            return;
+          }
+          break;
+        case Kind::Shutdown:
+          runner.count("shutdown");
+          finish(ExitOutcome::TripleFault, "triple fault: " + describeVcpu(vcpu));
+          return;
+        case Kind::SystemReset:
+          finish(ExitOutcome::Reboot, "");
+          return;
+        case Kind::SystemShutdown:
+          finish(ExitOutcome::Poweroff, "");
+          return;
+        case Kind::EmulationFailure: {
+          hv::QuirkResult quirk = runner.quirks->onEmulationFailure(vcpu, exit);
+          if (quirk.kind == hv::QuirkResult::Kind::Handled) {
+            runner.count(quirk.counter);
+            break;
+          }
+          if (quirk.kind == hv::QuirkResult::Kind::Failed) {
+            finish(ExitOutcome::Error, quirk.error + " (" + describeVcpu(vcpu) + ")");
+            return;
+          }
+          finish(ExitOutcome::Error, "the hypervisor could not emulate the instruction " +
+                                         (exit.instruction.empty() ? std::string("(bytes unknown)")
+                                                                   : "[" + hexBytes(exit.instruction.data(), exit.instruction.size()) + "]") +
+                                         " at " + describeVcpu(vcpu));
+          return;
+        }
+        case Kind::InternalError:
+        case Kind::Unknown: {
+          std::string details;
+          for (uint64_t d : exit.details) {
+            details += ' ';  // appended piecewise: GCC 12 warns falsely (-Wrestrict) on " " + str
+            details += hex(d);
+          }
+          finish(ExitOutcome::Error, "hypervisor exit " + std::to_string(exit.rawReason) + " suberror " +
+                                         std::to_string(exit.suberror) + (details.empty() ? "" : " data" + details) +
+                                         " at " + describeVcpu(vcpu));
+          return;
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    finish(ExitOutcome::Error, std::string("vCPU ") + std::to_string(vcpu.id()) + ": " + e.what());
+  }
+}
+
+bool Machine::handlePortIo(VcpuRunner& runner, const hv::VcpuExit& exit) {
+  const BusDevice* device = nullptr;
+  for (uint32_t i = 0; i < exit.count; ++i) {
+    auto data = exit.data.subspan(static_cast<size_t>(i) * exit.size, exit.size);
+    device = exit.write ? pio_.write(exit.address, data) : pio_.read(exit.address, data);
+    if (!device) {
+      if (config_.exitOnUnhandledIo) {
+        finish(ExitOutcome::Error, std::string("unhandled port I/O ") + (exit.write ? "write to " : "read from ") +
+                                       hex(exit.address) + " (-e is set)");
+        return false;
+      }
+      if (!exit.write) std::memset(data.data(), 0xff, data.size());  // floating bus
+    }
+  }
+  runner.countAccess(runner.portIo, pio_, device);
+  return true;
+}
+
+bool Machine::handleMmio(VcpuRunner& runner, const hv::VcpuExit& exit) {
+  const BusDevice* device = exit.write ? mmio_.write(exit.address, exit.data) : mmio_.read(exit.address, exit.data);
+  if (!device) {
+    if (config_.exitOnUnhandledIo) {
+      finish(ExitOutcome::Error, std::string("unhandled MMIO ") + (exit.write ? "write to " : "read from ") +
+                                     hex(exit.address) + " (-e is set)");
+      return false;
+    }
+    if (!exit.write) std::memset(exit.data.data(), 0xff, exit.data.size());
+  }
+  runner.countAccess(runner.mmio, mmio_, device);
+  return true;
+}
+
+}  // namespace hyve
