@@ -9,6 +9,25 @@
 // exception entry (ASM_CLAC) is replaced by `clac`, which PVM's emulator cannot run.
 // On that exit, a frame that is "user mode at LSTAR" is turned into the syscall the
 // guest asked for; any other page fault continues as if the NOP had run.
+//
+// The invariant: the bridge holds no per-task state. Everything a syscall needs is in
+// the vCPU at the moment of the trap, and it is the current task's:
+// - RCX/R11 (return RIP and RFLAGS) were set by PVM at the `syscall` and are still live:
+//   between the `syscall` and the #PF nothing ran but PVM's delivery of the #PF itself.
+//   If an interrupt lands first (the task sits in user mode at RIP=LSTAR), the guest
+//   kernel saves RCX/R11 in that task's own pt_regs, may switch tasks, and later
+//   returns to it with IRET to LSTAR; the #PF then comes with the same values restored.
+//   A signal taken there saves and restores them through the signal frame the same way.
+// - The user RSP, RFLAGS and CS come from the hardware frame PVM pushed on the entry
+//   stack (TSS.RSP0: measured at RSP0 - 0x30 for every user-mode #PF); the frame is
+//   abandoned and entry_SYSCALL_64 builds pt_regs on the task's own stack, as after a
+//   real `syscall`. GS base is still the user's (the kernel's SWAPGS at LSTAR swaps it)
+//   and FS base is never touched.
+// So a task switch inside the syscall (a blocking read, a pipe writer put to sleep)
+// changes nothing the bridge relies on: the next trap is read afresh from the vCPU.
+// The guest user-space torture test (test/guest-userspace.test.ts) checks the
+// consequences: every preserved and xmm register, FS base and TLS around blocking
+// syscalls with task switches, signals and threads.
 #pragma once
 
 #include "core/guest_memory.h"
