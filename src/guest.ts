@@ -257,7 +257,8 @@ export class Guest implements AsyncDisposable {
    * that the shell reads commands again; true if it does.
    */
   private async interrupt(): Promise<boolean> {
-    const answerMs = defaultTimeoutMs(10_000, 60_000);
+    // Generous on PVM: one console round trip there takes seconds, and a loaded host stretches it.
+    const answerMs = defaultTimeoutMs(10_000, 120_000);
     const answered = (pattern: string | RegExp, since: number) =>
       this.serial.waitFor(pattern, { since, timeoutMs: answerMs }).then(
         () => true,
