@@ -203,7 +203,8 @@ export class Guest implements AsyncDisposable {
   /**
    * Runs a shell command on the guest console and returns its output and exit status.
    * Works without networking or SSH: markers around the command delimit its output.
-   * Commands run one at a time, in call order.
+   * Commands run one at a time, in call order. The console is shared with the kernel,
+   * so a kernel message printed while the command runs is part of `output`.
    */
   run(command: string, options: RunOptions = {}): Promise<RunResult> {
     try {

@@ -89,7 +89,6 @@ export type GuestTestAPI = TestAPI<GuestFixtures> & {
   prepareSnapshot(): Promise<CachedSnapshot | undefined>;
 };
 
-const SCOPES = ['test', 'file'];
 
 /** What the fixtures use of vitest's test context. */
 type TestReporting = Pick<TestContext, 'task' | 'annotate'>;
@@ -100,12 +99,6 @@ type Boot = (signal: AbortSignal | undefined, name: () => string) => Promise<Gue
 export function guestTest(options: GuestTestOptions = {}): GuestTestAPI {
   validateGuestTestOptions(options);
   const { scope = 'test', snapshot, snapshotCacheDir, uuid, ...others } = options;
-  if (!SCOPES.includes(scope)) {
-    throw new VmStartError(
-      `guestTest: scope must be 'test' (a guest per test) or 'file' (one guest per file), got ${JSON.stringify(scope)}`,
-      'HYVE_BAD_CONFIG',
-    );
-  }
   const fromTestName = uuid === 'from-test-name';
   if (fromTestName && snapshot !== undefined) {
     throw new VmStartError(
