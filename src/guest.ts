@@ -112,6 +112,16 @@ export interface RunOptions {
 /** How a guest ended: xhyve's outcome and exit code (0 poweroff, 1 error, 2 reboot, 3 triple fault). */
 export type GuestExit = Pick<VmExit, 'outcome' | 'code' | 'message'>;
 
+/**
+ * The command as one shell word for `eval`. Printable text travels single-quoted, read
+ * by the shell itself; anything with control characters (which the tty would act on: ^C,
+ * ^U, tab completion...) goes base64-encoded, at the price of a `base64` process.
+ */
+function shellWord(command: string): string {
+  if (!/[\x00-\x09\x0b-\x1f\x7f]/.test(command)) return `'${command.replaceAll("'", "'\\''")}'`;
+  return `"$(echo ${Buffer.from(command, 'utf8').toString('base64')} | base64 -d)"`;
+}
+
 function checkFile(file: string, what: string, code: string): string {
   const resolved = path.resolve(file);
   if (!existsSync(resolved)) throw new VmStartError(`${what} ${resolved} does not exist`, code);
@@ -134,6 +144,8 @@ export class Guest implements AsyncDisposable {
   private readonly warningLines: string[] = [];
   /** Set when a timed-out run() could not get the shell back: later runs fail with it. */
   private unusable: GuestError | undefined;
+  /** Whether the console tty echoed the last command line (assumed until seen). */
+  private consoleEchoes = true;
   private readonly failOn: readonly RegExp[];
 
   /** @internal use bootGuest() */
@@ -222,12 +234,10 @@ export class Guest implements AsyncDisposable {
     if (this.unusable) throw this.unusable;
     if (this.vm.exit) throw new Error('the guest has ended');
     const id = randomBytes(6).toString('hex');
-    const encoded = Buffer.from(command, 'utf8').toString('base64');
-    // One line, so the tty echoes all of it before any output; the command travels as
-    // base64 so quotes and newlines need no escaping, and the markers cannot occur in
-    // the echoed line (it contains '%s'/'%d', not the expanded text).
-    const line = `printf 'HYVE-BEGIN-%s\\n' ${id}; eval "$(echo ${encoded} | base64 -d)"; printf 'HYVE-END-%s:%d\\n' ${id} $?\n`;
-    if (line.length > 4000) {
+    // The markers are printed by printf from '%s'/'%d' formats, so an echoed command line
+    // never contains the expanded marker text.
+    const line = `printf 'HYVE-BEGIN-%s\\n' ${id}; eval ${shellWord(command)}; printf 'HYVE-END-%s:%d\\n' ${id} $?\n`;
+    if (line.split('\n').some((part) => part.length > 4000)) {
       throw badConfig('run', `the command is too long for the console (${command.length} bytes); the tty line limit is about 3000`);
     }
     const since = this.serial.output.length;
@@ -247,7 +257,12 @@ export class Guest implements AsyncDisposable {
         throw this.unusable;
       },
     );
-    const begin = new RegExp(`(^|\\n)HYVE-BEGIN-${id}\\r?\\n`).exec(this.serial.output.slice(since, end.index));
+    const sent = this.serial.output.slice(since, end.index);
+    // Whether the tty echoes input decides how interrupt() knows that ^C was acted on.
+    this.consoleEchoes = sent.includes("printf 'HYVE-BEGIN-%s");
+    // Not anchored at a line start: without echo the shell's prompt precedes the marker.
+    // An echoed line never matches: it has '%s' where the id goes.
+    const begin = new RegExp(`HYVE-BEGIN-${id}\\r?\\n`).exec(sent);
     const start = begin ? since + begin.index + begin[0].length : since;
     const output = this.serial.output.slice(start, end.index).replace(/\r\n/g, '\n');
     return { output, exitCode: Number(end[1]) };
@@ -273,14 +288,18 @@ export class Guest implements AsyncDisposable {
       // marker line goes only after that, or the tty could flush it along with ^C. No
       // echo: the shell's line editor had the tty in raw mode (a slow guest still reading
       // the command line, or already back at its prompt) and read ^C itself.
-      const echoed = await answered('^C', since);
+      // Without echo (the default guest's console) nothing shows that the tty acted on
+      // ^C; the line discipline still handles it before the marker line that follows.
+      const echoed = this.consoleEchoes && (await answered('^C', since));
       await new Promise((resolve) => setTimeout(resolve, 100));
       const id = randomBytes(6).toString('hex');
       const markerSince = this.serial.output.length;
       this.serial.write(`printf 'HYVE-SYNC-%s\\n' ${id}\n`);
-      if (await answered(new RegExp(`(^|\\n)HYVE-SYNC-${id}\\r?\\n`), markerSince)) return true;
-      // The tty acted on ^C and still no shell: another ^C will not help.
-      if (echoed) return false;
+      if (await answered(new RegExp(`HYVE-SYNC-${id}\\r?\\n`), markerSince)) return true;
+      // The tty acted on ^C and still no shell: another ^C will not help. A second try is
+      // for a line editor that had the tty raw and read ^C itself; editors stand aside
+      // on a tty without echo.
+      if (echoed || !this.consoleEchoes) return false;
     }
     return false;
   }

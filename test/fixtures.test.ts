@@ -13,6 +13,7 @@ import {
   assertStaticX86_64Elf,
   buildInitramfs,
   createInitramfs,
+  busyboxApplets,
 } from '../src/fixtures/initramfs.js';
 import { checkKernelConfig, defaultKernelFragment } from '../src/fixtures/kernel.js';
 
@@ -181,9 +182,13 @@ describe('default initramfs', () => {
     expect(init).toContain(`echo ${DEFAULT_READY_MARKER}`);
     expect((await fsp.stat(path.join(dir, 'init'))).mode & 0o111).toBe(0o111);
     expect((await fsp.readFile(path.join(dir, 'bin/busybox'))).equals(readFileSync('/bin/busybox'))).toBe(true);
-    expect(await fsp.readlink(path.join(dir, 'bin/sh'))).toBe('busybox');
+    // Every applet is linked in the archive, where `busybox --install` would put it.
+    expect(await fsp.readlink(path.join(dir, 'bin/sh'))).toBe('/bin/busybox');
+    expect(await fsp.readlink(path.join(dir, 'usr/bin/setsid'))).toBe('/bin/busybox');
+    expect(await fsp.readlink(path.join(dir, 'bin/stty'))).toBe('/bin/busybox');
+    expect(init).not.toContain('--install');
     // The archive is the same bytes createInitramfs() produces (deterministic).
-    expect(archive.equals(createInitramfs(readFileSync('/bin/busybox')))).toBe(true);
+    expect(archive.equals(createInitramfs(readFileSync('/bin/busybox'), busyboxApplets('/bin/busybox')))).toBe(true);
   });
 
   it.runIf(haveBusybox)('accepts static busybox and rejects dynamically linked binaries', () => {
