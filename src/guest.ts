@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ensureDefaultGuest, DEFAULT_READY_MARKER, type DefaultGuest } from './fixtures/index.js';
+import { ensureDefaultGuest, DEFAULT_READY_MARKER, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
 import {
   GuestError,
   KERNEL_FAILURE_PATTERNS,
@@ -243,7 +243,9 @@ export class Guest implements AsyncDisposable {
     const since = this.serial.output.length;
     this.serial.write(line);
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(30_000, 300_000);
-    const end = await this.serial.waitFor(new RegExp(`HYVE-END-${id}:(\\d+)\\r?\\n`), { since, timeoutMs }).catch(
+    // The default guest's /init reports a shell that exited (`exit 3`) and starts another.
+    const endPattern = new RegExp(`(?:HYVE-END-${id}|${SHELL_EXIT_MARKER}):(\\d+)\\r?\\n`);
+    const end = await this.serial.waitFor(endPattern, { since, timeoutMs }).catch(
       async (error: Error) => {
         if (this.failure || this.ending || error.name !== 'SerialTimeoutError') throw this.failure ?? error;
         // The command is still running and would swallow the next run()'s line: interrupt

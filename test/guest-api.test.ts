@@ -42,6 +42,19 @@ describe('default guest', () => {
     expect(output).toBe(`it's "quoted"\na|b\n`);
   }, 120_000);
 
+  test('run() passes control characters (here a tab) through unchanged', async () => {
+    const { output, exitCode } = await guest.run("echo 'a\tb'");
+    expect({ output, exitCode }).toEqual({ output: 'a\tb\n', exitCode: 0 });
+  }, 120_000);
+
+  test('run() of a command that exits the shell returns its status; the next run() gets a new shell', async () => {
+    await guest.run('cd /tmp');
+    const exited = await guest.run('echo bye; exit 3');
+    expect(exited).toEqual({ output: 'bye\n', exitCode: 3 });
+    // A new shell started in /init's directory: the old shell's cd is gone.
+    expect((await guest.run('pwd')).output).toBe('/root\n');
+  }, 120_000);
+
   test('the guest has the memory it was given, a tmpfs /tmp and devtmpfs /dev', async () => {
     const { output } = await guest.run("grep MemTotal /proc/meminfo; grep -E ' /tmp | /dev ' /proc/mounts");
     const kib = Number(/MemTotal:\s+(\d+) kB/.exec(output)?.[1]);
