@@ -88,8 +88,8 @@ export interface BootGuestOptions {
   verifySnapshot?: boolean;
   /**
    * virtio-blk disks, the guest's /dev/vda, /dev/vdb, ... in order. A path that does not
-   * exist or is not a regular file or block device is a VmStartError HYVE_BAD_DISK. A
-   * guest with disks cannot be snapshotted and restored yet.
+   * exist or is not a regular file or block device is a VmStartError HYVE_BAD_DISK.
+   * `guest.snapshot()` of a guest with disks is refused (HYVE_BAD_CONFIG) for now.
    */
   disks?: DiskOptions[];
   /** A virtio-rng device fed by the host's getrandom() (the guest's /dev/hwrng). Default false. */

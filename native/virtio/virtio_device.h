@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace hyve::virtio {
@@ -37,6 +38,9 @@ class VirtioDevice {
   virtual void activate(uint64_t /*features*/) {}
   // The driver reset the device.
   virtual void reset() {}
+
+  // Why a snapshot of this device cannot be taken (empty: it can).
+  virtual std::string snapshotRefusal() const { return {}; }
 
   // Serves one request of queue `queue` on the device's worker thread; returns the bytes
   // written into the chain's device-writable buffers. A bad request is answered with the

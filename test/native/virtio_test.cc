@@ -436,6 +436,12 @@ TEST_CASE("virtio-blk: a read-only disk offers RO and fails writes; an ephemeral
   }
 }
 
+TEST_CASE("virtio-blk: a snapshot is refused while a restore cannot reopen the disk") {
+  TempImage image(1 << 20);
+  Rig rig = blkRig(image);
+  CHECK_THROWS_AS(rig.pci->saveState(), Error);
+}
+
 TEST_CASE("raw disk: FIFOs and missing files are refused with the path, without blocking") {
   char dir[] = "/tmp/hyve-fifo-XXXXXX";
   REQUIRE(::mkdtemp(dir) != nullptr);

@@ -26,6 +26,12 @@ class VirtioBlk final : public VirtioDevice {
   std::vector<uint16_t> queueSizes() const override { return {kQueueSize}; }
   void readConfig(uint64_t offset, std::span<uint8_t> data) const override;
   uint32_t handle(unsigned queue, const Chain& chain) override;
+  // A restore has no way to reopen the disk yet (the board rebuilds PCI functions from
+  // section names, without their arguments), so a snapshot is refused up front rather
+  // than written and then refused.
+  std::string snapshotRefusal() const override {
+    return "a VM with disks cannot be snapshotted yet (" + disk_->path() + " could not be reopened on restore)";
+  }
 
   const RawDisk& disk() const { return *disk_; }
 
