@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -147,6 +148,21 @@ TEST_CASE("virtio-pci: a modern function with every capability in BAR 4 and MSI-
   CHECK(((rig.config32(msix) >> 16) & 0x7ff) == 1);  // two vectors: config and the queue
   CHECK(rig.config32(msix + 4) == kMsixBar);
   CHECK(rig.config32(msix + 8) == (kMsixPbaOffset | kMsixBar));
+}
+
+TEST_CASE("virtio-pci: the pci_cfg window reads and writes BAR 4 through config space") {
+  Rig rig = rngRig();
+  uint32_t cap = rig.capability(pci::kCapabilityVendor, 5);
+  REQUIRE(cap != 0);
+  auto configWrite32 = [&](uint32_t offset, uint32_t value) { rig.pci->configWrite(offset, {reinterpret_cast<const uint8_t*>(&value), 4}); };
+  configWrite32(cap + 8, 0x14);  // offset: device_status
+  configWrite32(cap + 12, 1);    // length
+  rig.pci->configWrite(cap + 4, std::array<uint8_t, 1>{kVirtioBar});
+  configWrite32(cap + 16, kStatusAcknowledge);  // data: a write goes through
+  CHECK(rig.status() == kStatusAcknowledge);
+  configWrite32(cap + 8, 0x12);  // num_queues, read back through the window
+  configWrite32(cap + 12, 2);
+  CHECK((rig.config32(cap + 16) & 0xffff) == 1);
 }
 
 TEST_CASE("virtio-pci: FEATURES_OK needs VERSION_1 and only offered bits") {
