@@ -189,6 +189,24 @@ describe('the raw VM config the CLI starts', () => {
     ]);
   });
 
+  test('-s N,virtio-blk,path[,ro] and -s N,virtio-rnd reach the board, the path resolved against the cwd', () => {
+    const line = `-s 3,virtio-rnd -s 4,virtio-blk,disks/a.img,ro -f kexec,k/bzImage,,`;
+    expect(toVmConfig(parseArgs(shellWords(line)), cwd).pciDevices).toEqual([
+      { slot: 0, function: 0, emulation: 'hostbridge' },
+      { slot: 3, function: 0, emulation: 'virtio-rnd' },
+      { slot: 4, function: 0, emulation: 'virtio-blk', args: `${path.resolve(cwd, 'disks/a.img')},ro` },
+      { slot: 31, function: 0, emulation: 'lpc' },
+    ]);
+    expect(fromCommandLine(shellWords(line), cwd).options).toMatchObject({ rng: true, disks: [{ path: path.resolve(cwd, 'disks/a.img'), readOnly: true }] });
+    expect(unsupported(parseArgs(shellWords(`-s 4,virtio-blk -f kexec,k,,`)))?.message).toMatch(/virtio-blk needs a disk image/);
+    expect(unsupported(parseArgs(shellWords(`-s 3,virtio-rnd,x -f kexec,k,,`)))?.message).toMatch(/virtio-rnd takes no configuration/);
+  });
+
+  test('toCommandLine() spells disks and rng as -s slots', () => {
+    const argv = toCommandLine({ kernel: '/k', rng: true, disks: [{ path: '/d.img', ephemeral: true, serial: 's1' }] });
+    expect(argv.join(' ')).toContain('-s 3,virtio-rnd -s 4,virtio-blk,/d.img,ephemeral,serial=s1');
+  });
+
   test('-f is required', () => {
     expect(() => toVmConfig(parseArgs(['-A', '-m', '1G']))).toThrow(/-f kexec,kernel,initrd,cmdline is required/);
   });
