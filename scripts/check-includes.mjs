@@ -14,8 +14,10 @@ const RANK = {
   boot: 4,
   firmware: 4,
   pvm: 4,
-  vmm: 5,
-  binding: 6,
+  block: 4,
+  virtio: 5,
+  vmm: 6,
+  binding: 7,
 };
 
 const root = new URL('../native/', import.meta.url).pathname;
@@ -42,7 +44,7 @@ for (const entry of readdirSync(root, { recursive: true })) {
 }
 
 if (problems.length) {
-  console.error(`include order violated (util → snapshot → core → hv → {devices, boot, firmware, pvm} → vmm → binding):`);
+  console.error(`include order violated (util → snapshot → core → hv → {devices, boot, firmware, pvm, block} → virtio → vmm → binding):`);
   for (const p of problems) console.error('  ' + p);
   process.exit(1);
 }

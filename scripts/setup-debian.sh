@@ -11,6 +11,8 @@
 #   cpio                         inspecting initramfs images by hand (tests use our own writer)
 #   tmux                         driving the CLI in a pseudo-terminal in tests
 #   dmidecode                    the foreign check of hyve's SMBIOS tables (test/smbios.test.ts)
+#   e2fsprogs                    mke2fs -d and debugfs: ext4 images for the virtio-blk tests
+#   clang libclang-rt-14-dev     the libFuzzer target of the virtqueue walker (scripts/fuzz-virtqueue.sh)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -19,6 +21,7 @@ packages=(
   linux-source-6.1 flex bison bc libelf-dev libssl-dev
   busybox-static cpio tmux
   dmidecode
+  e2fsprogs clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -18,6 +18,7 @@ import {
 import { defaultTimeoutMs } from './host.js';
 import { SerialConsole } from './serial.js';
 import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
+import { pciDevicesFor, type DiskOptions } from './disks.js';
 import { badConfig, validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
 import { checkUuid } from './uuid.js';
 import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
@@ -85,6 +86,14 @@ export interface BootGuestOptions {
   snapshot?: string;
   /** With `snapshot`: checksum the whole memory file even if its size and mtime are unchanged. */
   verifySnapshot?: boolean;
+  /**
+   * virtio-blk disks, the guest's /dev/vda, /dev/vdb, ... in order. A path that does not
+   * exist or is not a regular file or block device is a VmStartError HYVE_BAD_DISK.
+   * `guest.snapshot()` of a guest with disks is refused (HYVE_BAD_CONFIG) for now.
+   */
+  disks?: DiskOptions[];
+  /** A virtio-rng device fed by the host's getrandom() (the guest's /dev/hwrng). Default false. */
+  rng?: boolean;
 }
 
 /** What `guest.snapshot()` wrote. */
@@ -448,6 +457,8 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
     ...(options.uuid === undefined ? {} : { uuid: checkUuid(options.uuid) }),
     ...options.machine,
   };
+  const pciDevices = pciDevicesFor(options.disks, options.rng);
+  if (pciDevices) config.pciDevices = pciDevices;
   return { config, ready: toWaitStrategy(options.ready ?? DEFAULT_READY_MARKER) };
 }
 

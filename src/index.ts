@@ -21,6 +21,7 @@ export {
   ENSURE_SNAPSHOT_OPTION_NAMES,
   GUEST_TEST_OPTION_NAMES,
   MACHINE_OPTION_NAMES,
+  DISK_OPTION_NAMES,
   RESTORE_OPTION_NAMES,
   RUN_OPTION_NAMES,
   SHUTDOWN_OPTION_NAMES,
@@ -54,6 +55,7 @@ export { toCommandLine, fromCommandLine, shellQuote, type ToBootOptionsResult } 
 export { UsageError, NotImplementedError } from './cli/args.js';
 export { deriveMac } from './cli/mac.js';
 export { uuidFromName } from './uuid.js';
+export type { DiskOptions } from './disks.js';
 
 /** Options of a raw VM: a kernel, its initrd and command line, and the machine's shape. */
 export type VmOptions = ChildConfig;

@@ -26,7 +26,12 @@ export const BOOT_GUEST_OPTION_NAMES = [
   'machine',
   'snapshot',
   'verifySnapshot',
+  'disks',
+  'rng',
 ] as const;
+
+/** The fields of one entry of bootGuest()'s `disks` option. */
+export const DISK_OPTION_NAMES = ['path', 'readOnly', 'ephemeral', 'serial'] as const;
 
 /** The fields of bootGuest()'s `machine` option (and of startVm()'s machine). */
 export const MACHINE_OPTION_NAMES = ['acpi', 'mpTable', 'rtcUtc', 'x2apic', 'exitOnUnhandledIo', 'pvhEntry'] as const;
@@ -36,7 +41,8 @@ export const GUEST_TEST_OPTION_NAMES = [...BOOT_GUEST_OPTION_NAMES, 'scope', 'sn
 
 /** The options ensureSnapshot() takes: bootGuest's for the boot it may make, and the cache directory. */
 export const ENSURE_SNAPSHOT_OPTION_NAMES = [
-  ...BOOT_GUEST_OPTION_NAMES.filter((name) => name !== 'snapshot' && name !== 'verifySnapshot'),
+  // A guest with disks cannot be restored yet, so it has no cached snapshot.
+  ...BOOT_GUEST_OPTION_NAMES.filter((name) => name !== 'snapshot' && name !== 'verifySnapshot' && name !== 'disks'),
   'cacheDir',
 ] as const;
 
@@ -130,6 +136,20 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
   machine: isMachine,
   snapshot: isPath,
   verifySnapshot: isBoolean,
+  disks: {
+    accepts: `an array of { ${DISK_OPTION_NAMES.join(', ')} } with a non-empty path`,
+    ok: (v) =>
+      Array.isArray(v) &&
+      v.every(
+        (d) =>
+          isPlainObject(d) &&
+          Object.keys(d).every((k) => (DISK_OPTION_NAMES as readonly string[]).includes(k)) &&
+          isPath.ok(d.path) &&
+          [d.readOnly, d.ephemeral].every((b) => b === undefined || typeof b === 'boolean') &&
+          (d.serial === undefined || typeof d.serial === 'string'),
+      ),
+  },
+  rng: isBoolean,
 };
 
 const MACHINE_RULES: Record<(typeof MACHINE_OPTION_NAMES)[number], Rule> = {

@@ -44,13 +44,13 @@ const cases: Case[] = [
     from: 'a start.sh from the xhyve community (virtio-blk disk, -U)',
     line: `-A -m 16G -c 4 -s 0:0,hostbridge -s 31,lpc -l com1,stdio -s 2:0,virtio-net -s 4,virtio-blk,hdd130gb.img -U DCF8D785-A15F-4540-9917-952204C9F465 -f kexec,vmlinuz,initrd.img,"earlyprintk=serial console=ttyS0 root=/dev/vda1 ro"`,
     expect: { memoryMiB: 16384, cpus: 4, uuid: 'dcf8d785-a15f-4540-9917-952204c9f465' },
-    refused: ['virtio-net', 'virtio-blk'],
+    refused: ['virtio-net'],
   },
   {
     from: 'xhyve.1 EXAMPLES (1): -H accepted, -P refused',
     line: `-c 2 -s 0,hostbridge -s 31,lpc -s 2,virtio-blk,/my/image -l com1,stdio -A -H -P -m 1G -f kexec,vmlinuz,initrd.gz,"earlyprintk=serial console=ttyS0"`,
     expect: { cpus: 2, noEffect: ['H'], refused: ['-P'] },
-    refused: ['-P', 'virtio-blk'],
+    refused: ['-P'],
   },
   {
     from: 'xhyve.1 EXAMPLES (3): AHCI disks and an AMD host bridge',
@@ -187,6 +187,24 @@ describe('the raw VM config the CLI starts', () => {
       { slot: 0, function: 0, emulation: 'hostbridge' },
       { slot: 31, function: 0, emulation: 'lpc' },
     ]);
+  });
+
+  test('-s N,virtio-blk,path[,ro] and -s N,virtio-rnd reach the board, the path resolved against the cwd', () => {
+    const line = `-s 3,virtio-rnd -s 4,virtio-blk,disks/a.img,ro -f kexec,k/bzImage,,`;
+    expect(toVmConfig(parseArgs(shellWords(line)), cwd).pciDevices).toEqual([
+      { slot: 0, function: 0, emulation: 'hostbridge' },
+      { slot: 3, function: 0, emulation: 'virtio-rnd' },
+      { slot: 4, function: 0, emulation: 'virtio-blk', args: `${path.resolve(cwd, 'disks/a.img')},ro` },
+      { slot: 31, function: 0, emulation: 'lpc' },
+    ]);
+    expect(fromCommandLine(shellWords(line), cwd).options).toMatchObject({ rng: true, disks: [{ path: path.resolve(cwd, 'disks/a.img'), readOnly: true }] });
+    expect(unsupported(parseArgs(shellWords(`-s 4,virtio-blk -f kexec,k,,`)))?.message).toMatch(/virtio-blk needs a disk image/);
+    expect(unsupported(parseArgs(shellWords(`-s 3,virtio-rnd,x -f kexec,k,,`)))?.message).toMatch(/virtio-rnd takes no configuration/);
+  });
+
+  test('toCommandLine() spells disks and rng as -s slots', () => {
+    const argv = toCommandLine({ kernel: '/k', rng: true, disks: [{ path: '/d.img', ephemeral: true, serial: 's1' }] });
+    expect(argv.join(' ')).toContain('-s 3,virtio-rnd -s 4,virtio-blk,/d.img,ephemeral,serial=s1');
   });
 
   test('-f is required', () => {

@@ -4,7 +4,7 @@
  * starts, the defaults agree between entry points, and docs/options.md names every option.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -22,6 +22,7 @@ import {
   ENSURE_SNAPSHOT_OPTION_NAMES,
   GUEST_TEST_OPTION_NAMES,
   MACHINE_OPTION_NAMES,
+  DISK_OPTION_NAMES,
   RESTORE_OPTION_NAMES,
   RUN_OPTION_NAMES,
   SHUTDOWN_OPTION_NAMES,
@@ -55,7 +56,10 @@ async function badConfig(fn: () => unknown, message: RegExp): Promise<void> {
 
 describe('bootGuest() refuses bad options before any process starts', () => {
   test.each<[string, Record<string, unknown>, RegExp]>([
-    ['an unknown option, listing the valid ones', { disk: '/tmp/disk.img' }, /unknown option 'disk'; no option has a similar name\. \(valid options: kernel, initrd, cmdline/],
+    ['an unknown option, listing the valid ones', { floppy: '/tmp/disk.img' }, /unknown option 'floppy'; no option has a similar name\. \(valid options: kernel, initrd, cmdline/],
+    ['disk for disks', { disk: '/tmp/disk.img' }, /unknown option 'disk'; did you mean 'disks'\?/],
+    ['a disk without a path', { disks: [{ readOnly: true }] }, /option 'disks' must be an array of \{ path, readOnly, ephemeral, serial \}/],
+    ['a disk with an unknown field', { disks: [{ path: '/tmp/x', ro: true }] }, /option 'disks' must be/],
     ['a misspelled option in another case', { Kernel: '/boot/vmlinuz' }, /unknown option 'Kernel'; did you mean 'kernel'\?/],
     ['a shortened option', { verify: true }, /unknown option 'verify'; did you mean 'verifySnapshot'\?/],
     ['a misspelled option', { memroy: '512M' }, /unknown option 'memroy'; did you mean 'memory'\?/],
@@ -85,6 +89,19 @@ describe('bootGuest() refuses bad options before any process starts', () => {
     await badConfig(() => bootGuest(converted as never), /unknown option 'options'; this looks like fromCommandLine\(\)'s result: pass its `\.options`/);
     // The `.options` it contains are what bootGuest takes.
     expect(Object.keys(converted.options).every((key) => (BOOT_GUEST_OPTION_NAMES as readonly string[]).includes(key))).toBe(true);
+  });
+
+  test('a disk that is a FIFO or missing is HYVE_BAD_DISK naming the path, without opening it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hyve-disk-'));
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const kernel = path.resolve('package.json'); // any regular file: the disks are checked first
+    for (const disk of [fifo, path.join(dir, 'missing.img')]) {
+      const error = await bootGuest({ kernel, disks: [{ path: disk }] }).then(() => undefined, (e: unknown) => e as VmStartError);
+      expect(error?.code).toBe('HYVE_BAD_DISK');
+      expect(error?.message).toContain(disk);
+    }
+    rmSync(dir, { recursive: true });
   });
 
   test('options that are not an object', async () => {
@@ -206,6 +223,7 @@ describe('docs/options.md', () => {
     ['BOOT_GUEST_OPTION_NAMES', BOOT_GUEST_OPTION_NAMES, 'bootGuest(options)'],
     ['RESTORE_OPTION_NAMES', RESTORE_OPTION_NAMES, 'bootGuest(options)'],
     ['MACHINE_OPTION_NAMES', MACHINE_OPTION_NAMES, 'machine'],
+    ['DISK_OPTION_NAMES', DISK_OPTION_NAMES, 'disks'],
     ['GUEST_TEST_OPTION_NAMES', GUEST_TEST_OPTION_NAMES.filter((n) => !(BOOT_GUEST_OPTION_NAMES as readonly string[]).includes(n)), 'guestTest(options)'],
     ['START_VM_OPTION_NAMES', START_VM_OPTION_NAMES, 'startVm(options)'],
     ['ENSURE_SNAPSHOT_OPTION_NAMES', ENSURE_SNAPSHOT_OPTION_NAMES.filter((n) => !(BOOT_GUEST_OPTION_NAMES as readonly string[]).includes(n)), 'ensureSnapshot(options)'],

@@ -149,7 +149,19 @@ struct MemorySlot {
   void* host;
 };
 
-class Vm : public InterruptController {
+// Doorbells the hypervisor answers itself: a guest write to a registered MMIO address
+// signals an eventfd inside the kernel (KVM ioeventfd) instead of exiting to a vCPU
+// thread, so a device worker thread wakes without the vCPU waiting on it.
+class IoEvents {
+ public:
+  virtual ~IoEvents() = default;
+  // Guest writes of `length` bytes (any value) to MMIO `address` signal `eventFd`.
+  // Returns false when the backend cannot; such writes then arrive as ordinary MMIO exits.
+  virtual bool addIoEvent(uint64_t address, uint32_t length, int eventFd) = 0;
+  virtual void removeIoEvent(uint64_t address, uint32_t length, int eventFd) = 0;
+};
+
+class Vm : public InterruptController, public IoEvents {
  public:
   ~Vm() override = default;
   virtual void mapMemory(const MemorySlot& slot) = 0;

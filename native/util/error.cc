@@ -16,6 +16,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::Hypervisor: return "HYVE_HYPERVISOR";
     case ErrorCode::GuestFault: return "HYVE_GUEST_FAULT";
     case ErrorCode::BadSnapshot: return "HYVE_BAD_SNAPSHOT";
+    case ErrorCode::BadDisk: return "HYVE_BAD_DISK";
     case ErrorCode::Internal: return "HYVE_INTERNAL";
   }
   return "HYVE_INTERNAL";

@@ -17,6 +17,7 @@ enum class ErrorCode {
   Hypervisor,     // an unexpected failure of a hypervisor call
   GuestFault,     // the guest did something the VMM cannot continue from
   BadSnapshot,    // a snapshot is corrupt, truncated, or from another hyve version/config
+  BadDisk,        // a disk image is missing, unreadable, or not a regular file or block device
   Internal,
 };
 

@@ -11,6 +11,9 @@
 #include "devices/rtc/cmos_rtc.h"
 #include "devices/uart/uart_16550.h"
 #include "util/error.h"
+#include "virtio/blk/virtio_blk.h"
+#include "virtio/rng/virtio_rng.h"
+#include "virtio/virtio_pci.h"
 
 #include <array>
 #include <cstdio>
@@ -44,20 +47,58 @@ Built built(std::shared_ptr<Device> device, std::vector<BusDevice*> regions, con
 
 struct PciEmulation {
   const char* name;
-  std::unique_ptr<PciDevice> (*create)(const PciDeviceSpec& spec);
+  std::unique_ptr<PciDevice> (*create)(const PciDeviceSpec& spec, const BoardContext& context);
 };
 
-template <typename Device>
-std::unique_ptr<PciDevice> withoutArguments(const PciDeviceSpec& spec) {
+void noArguments(const PciDeviceSpec& spec) {
   if (!spec.args.empty()) {
     throw Error(ErrorCode::BadConfig, "PCI emulation '" + spec.emulation + "' takes no arguments, got '" + spec.args + "'");
   }
+}
+
+template <typename Device>
+std::unique_ptr<PciDevice> withoutArguments(const PciDeviceSpec& spec, const BoardContext&) {
+  noArguments(spec);
   return std::make_unique<Device>();
+}
+
+std::unique_ptr<PciDevice> virtioPci(std::unique_ptr<virtio::VirtioDevice> device, const BoardContext& context) {
+  return std::make_unique<virtio::VirtioPci>(std::move(device), context.memory, context.vm, &context.vm);
+}
+
+std::unique_ptr<PciDevice> virtioRnd(const PciDeviceSpec& spec, const BoardContext& context) {
+  noArguments(spec);
+  return virtioPci(std::make_unique<virtio::VirtioRng>(), context);
+}
+
+// xhyve's "path[,ro]", plus hyve's "ephemeral" and "serial=ID" options.
+std::unique_ptr<PciDevice> virtioBlk(const PciDeviceSpec& spec, const BoardContext& context) {
+  DiskOptions disk;
+  size_t comma = spec.args.find(',');
+  disk.path = spec.args.substr(0, comma);
+  if (disk.path.empty()) {
+    throw Error(ErrorCode::BadConfig, "virtio-blk needs a disk image: -s N,virtio-blk,path[,ro] "
+                                      "(a snapshot of a VM with disks cannot be restored yet)");
+  }
+  while (comma != std::string::npos) {
+    size_t next = spec.args.find(',', comma + 1);
+    std::string option = spec.args.substr(comma + 1, next == std::string::npos ? std::string::npos : next - comma - 1);
+    if (option == "ro") disk.readOnly = true;
+    else if (option == "ephemeral") disk.ephemeral = true;
+    else if (option.rfind("serial=", 0) == 0) disk.serial = option.substr(7);
+    else throw Error(ErrorCode::BadConfig, "virtio-blk option '" + option + "' is not one of ro, ephemeral, serial=ID");
+    comma = next;
+  }
+  if (disk.serial.size() > 20) throw Error(ErrorCode::BadConfig, "virtio-blk serial '" + disk.serial + "' is longer than 20 bytes");
+  auto raw = std::make_unique<RawDisk>(disk);
+  return virtioPci(std::make_unique<virtio::VirtioBlk>(std::move(raw), disk.serial), context);
 }
 
 constexpr PciEmulation kPciEmulations[] = {
     {"hostbridge", withoutArguments<HostBridge>},
     {"lpc", withoutArguments<LpcBridge>},
+    {"virtio-rnd", virtioRnd},
+    {"virtio-blk", virtioBlk},
 };
 
 const PciEmulation& pciEmulation(const std::string& name) {
@@ -163,12 +204,21 @@ Board::Board(const BoardContext& context, std::vector<PciDeviceSpec> pciDevices)
 
   if (pciDevices.empty()) pciDevices = defaultPciDevices();
   for (const auto& spec : pciDevices) {
-    PciDevice& device = pci_->addDevice(spec.slot, spec.function, pciEmulation(spec.emulation).create(spec));
-    sections_.push_back(std::make_unique<snapshot::DeviceState<PciDevice>>(pciSectionName(spec), device));
+    PciDevice& device = pci_->addDevice(spec.slot, spec.function, pciEmulation(spec.emulation).create(spec, context));
+    sections_.push_back(device.snapshotSection(pciSectionName(spec)));
+    pciFunctions_.push_back(&device);
   }
 }
 
 Board::~Board() = default;
+
+void Board::pauseDevices() {
+  for (PciDevice* device : pciFunctions_) device->pauseDevice();
+}
+
+void Board::resumeDevices() {
+  for (PciDevice* device : pciFunctions_) device->resumeDevice();
+}
 
 Uart16550& Board::uart(ConsolePort port) const { return port == ConsolePort::Com1 ? *com1_ : *com2_; }
 

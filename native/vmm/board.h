@@ -21,6 +21,7 @@ namespace hyve {
 
 class Uart16550;
 class PciBus;
+class PciDevice;
 class Hpet;
 
 enum class ConsolePort : uint32_t { Com1 = 0, Com2 = 1 };
@@ -61,6 +62,11 @@ class Board {
   PciBus& pci() const { return *pci_; }
   Hpet& hpet() const { return *hpet_; }
 
+  // Snapshots: devices that work off the vCPU threads (virtio) stop touching guest memory
+  // until resumeDevices(); call with every vCPU parked.
+  void pauseDevices();
+  void resumeDevices();
+
   // Every device's snapshot section, in table order (platform devices, then PCI functions).
   const std::vector<std::unique_ptr<snapshot::Snapshottable>>& sections() const { return sections_; }
 
@@ -77,6 +83,7 @@ class Board {
 
   std::vector<std::shared_ptr<void>> devices_;  // owners, in build order
   std::vector<std::unique_ptr<snapshot::Snapshottable>> sections_;
+  std::vector<PciDevice*> pciFunctions_;  // owned by the PCI bus
   Uart16550* com1_ = nullptr;
   Uart16550* com2_ = nullptr;
   PciBus* pci_ = nullptr;

@@ -97,9 +97,12 @@ void Machine::pause() {
     pauseChanged_.notify_all();
     throw Error(ErrorCode::Internal, "the VM ended while it was being paused");
   }
+  lock.unlock();
+  board_->pauseDevices();  // requests in flight complete first
 }
 
 void Machine::resume() {
+  board_->resumeDevices();
   {
     std::lock_guard lock(pauseMutex_);
     pauseRequested_.store(false);

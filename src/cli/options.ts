@@ -14,6 +14,7 @@
  * unless -A, -x, -u say otherwise, while bootGuest's defaults (the native ones) are ACPI,
  * x2APIC and a UTC RTC. Both conversions therefore spell out every machine field.
  */
+import { FIRST_DISK_SLOT, RNG_SLOT } from '../disks.js';
 import path from 'node:path';
 import { HYVE_KERNEL_ARGS, type BootGuestOptions } from '../guest.js';
 import type { ChildConfig } from '../protocol.js';
@@ -82,8 +83,12 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
   }
   for (const text of args.refusedLpc) problems.push(`-l ${text}: the LPC boot ROM is not implemented yet`);
   for (const device of args.slots) {
-    if (device.emulation === 'hostbridge' || device.emulation === 'lpc') {
+    if (device.emulation === 'hostbridge' || device.emulation === 'lpc' || device.emulation === 'virtio-rnd') {
       if (device.conf !== undefined) problems.push(`-s ${device.text}: ${device.emulation} takes no configuration`);
+      continue;
+    }
+    if (device.emulation === 'virtio-blk') {
+      if (!device.conf) problems.push(`-s ${device.text}: virtio-blk needs a disk image: -s N,virtio-blk,path[,ro]`);
       continue;
     }
     const hint =
@@ -103,16 +108,39 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
  * addon's default board is the same. hyve always has the host bridge at 0:0 and the LPC
  * bridge (which carries COM1/COM2) at 31:0, so either is added when left out.
  */
-function pciDevicesOf(args: HyveArgs): NonNullable<ChildConfig['pciDevices']> {
+function pciDevicesOf(args: HyveArgs, cwd: string): NonNullable<ChildConfig['pciDevices']> {
   const devices = args.slots.map((device) => ({
     slot: device.slot,
     function: device.func,
     emulation: device.emulation,
-    ...(device.conf !== undefined ? { args: device.conf } : {}),
+    ...(device.conf !== undefined ? { args: device.emulation === 'virtio-blk' ? diskArgs(device.conf, cwd) : device.conf } : {}),
   }));
   if (!devices.some((d) => d.emulation === 'hostbridge')) devices.unshift({ slot: 0, function: 0, emulation: 'hostbridge' });
   if (!devices.some((d) => d.emulation === 'lpc')) devices.push({ slot: 31, function: 0, emulation: 'lpc' });
   return devices;
+}
+
+/** virtio-blk's `path[,ro]...` with the path resolved against `cwd`. */
+function diskArgs(conf: string, cwd: string): string {
+  const [file = '', ...options] = conf.split(',');
+  return [path.resolve(cwd, file), ...options].join(',');
+}
+
+/** bootGuest()'s `disks` and `rng` for the -s virtio-blk and virtio-rnd slots (bootGuest picks the slots). */
+function devicesOf(args: HyveArgs, cwd: string): Pick<BootGuestOptions, 'disks' | 'rng'> {
+  const disks = args.slots
+    .filter((d) => d.emulation === 'virtio-blk' && d.conf)
+    .map((d) => {
+      const [file = '', ...options] = d.conf!.split(',');
+      const serial = options.find((o) => o.startsWith('serial='))?.slice('serial='.length);
+      return {
+        path: path.resolve(cwd, file),
+        ...(options.includes('ro') ? { readOnly: true } : {}),
+        ...(options.includes('ephemeral') ? { ephemeral: true } : {}),
+        ...(serial ? { serial } : {}),
+      };
+    });
+  return { ...(disks.length ? { disks } : {}), ...(args.slots.some((d) => d.emulation === 'virtio-rnd') ? { rng: true } : {}) };
 }
 
 function machineOf(args: HyveArgs): Required<Omit<Machine, 'pvhEntry'>> {
@@ -144,7 +172,7 @@ export function toVmConfig(args: HyveArgs, cwd = process.cwd()): ChildConfig {
     cpus: args.cpus,
     ...(args.uuid ? { uuid: args.uuid } : {}),
     ...machineOf(args),
-    ...(args.slots.length > 0 ? { pciDevices: pciDevicesOf(args) } : {}),
+    ...(args.slots.length > 0 ? { pciDevices: pciDevicesOf(args, cwd) } : {}),
   };
 }
 
@@ -181,6 +209,7 @@ export function toBootOptions(args: HyveArgs, cwd = process.cwd()): ToBootOption
     cpus: args.cpus,
     ...(args.uuid ? { uuid: args.uuid } : {}),
     machine: machineOf(args),
+    ...devicesOf(args, cwd),
   };
   return { options, warnings };
 }
@@ -225,6 +254,13 @@ export function toCommandLine(options: BootGuestOptions): string[] {
   argv.push('-c', String(cpus));
   if (options.uuid !== undefined) argv.push('-U', checkUuid(options.uuid));
   argv.push('-s', '0:0,hostbridge', '-s', '31,lpc', '-l', 'com1,stdio');
+  // The slots bootGuest() gives them (src/disks.ts).
+  if (options.rng) argv.push('-s', `${RNG_SLOT},virtio-rnd`);
+  (options.disks ?? []).forEach((disk, i) => {
+    if (disk.path.includes(',')) throw badConfig('toCommandLine', `${disk.path}: -s cannot hold a path with a comma`);
+    const conf = [path.resolve(disk.path), disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', disk.serial && `serial=${disk.serial}`].filter(Boolean).join(',');
+    argv.push('-s', `${FIRST_DISK_SLOT + i},virtio-blk,${conf}`);
+  });
   for (const file of [options.kernel, options.initrd]) {
     if (file?.includes(',')) throw badConfig('toCommandLine', `${file}: xhyve's -f cannot hold a path with a comma`);
   }

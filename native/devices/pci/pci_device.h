@@ -4,12 +4,15 @@
 #pragma once
 
 #include "core/interrupts.h"
+#include "snapshot/snapshottable.h"
 #include "snapshot/state_io.h"
 
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <memory>
 #include <span>
+#include <string>
 
 namespace hyve {
 
@@ -137,6 +140,14 @@ class PciDevice {
   State saveState() const;
   // Throws Error(BadSnapshot) if the BAR layout differs from this device's.
   void restoreState(const State& state);
+
+  // The snapshot section that saves this function; a device with state beyond config
+  // space (e.g. a virtio transport) returns its own.
+  virtual std::unique_ptr<snapshot::Snapshottable> snapshotSection(std::string name);
+  // Snapshots: stop touching guest memory (finish what is in flight first), and go on.
+  // Called with every vCPU parked.
+  virtual void pauseDevice() {}
+  virtual void resumeDevice() {}
 
  protected:
   explicit PciDevice(const pci::Identity& identity);

@@ -23,6 +23,10 @@ void PciDevice::State::save(snapshot::StateWriter& out) const {
 }
 
 // The BARs must also match the device's own layout; PciDevice::restoreState checks that.
+std::unique_ptr<snapshot::Snapshottable> PciDevice::snapshotSection(std::string name) {
+  return std::make_unique<snapshot::DeviceState<PciDevice>>(std::move(name), *this);
+}
+
 PciDevice::State PciDevice::State::load(snapshot::StateReader& in) {
   State s;
   in.bytes("config", s.config);

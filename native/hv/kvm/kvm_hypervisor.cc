@@ -173,6 +173,23 @@ void KvmVm::signalMsi(uint64_t address, uint32_t data) {
   ::ioctl(vm_.get(), KVM_SIGNAL_MSI, &msi);
 }
 
+bool KvmVm::addIoEvent(uint64_t address, uint32_t length, int eventFd) {
+  kvm_ioeventfd event{};
+  event.addr = address;
+  event.len = length;
+  event.fd = eventFd;
+  return ::ioctl(vm_.get(), KVM_IOEVENTFD, &event) == 0;
+}
+
+void KvmVm::removeIoEvent(uint64_t address, uint32_t length, int eventFd) {
+  kvm_ioeventfd event{};
+  event.addr = address;
+  event.len = length;
+  event.fd = eventFd;
+  event.flags = KVM_IOEVENTFD_FLAG_DEASSIGN;
+  ::ioctl(vm_.get(), KVM_IOEVENTFD, &event);
+}
+
 // ---- vCPU ----
 
 namespace {

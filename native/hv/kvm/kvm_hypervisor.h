@@ -36,6 +36,8 @@ class KvmVm final : public Vm {
   std::vector<uint32_t> msrIndexList() const override;
   void setIrqLevel(uint32_t gsi, bool high) override;
   void signalMsi(uint64_t address, uint32_t data) override;
+  bool addIoEvent(uint64_t address, uint32_t length, int eventFd) override;
+  void removeIoEvent(uint64_t address, uint32_t length, int eventFd) override;
   void savePlatformState(snapshot::StateWriter& out) const override;
   void restorePlatformState(snapshot::StateReader& in, std::chrono::nanoseconds elapsed) override;
 
