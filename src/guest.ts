@@ -2,7 +2,7 @@
  * bootGuest(): a booted VM with its serial console, a shell protocol over it (run()), and
  * cleanup that survives failing tests (AsyncDisposable).
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ensureDefaultGuest, DEFAULT_READY_MARKER, type DefaultGuest } from './fixtures/index.js';
@@ -20,6 +20,7 @@ import { SerialConsole } from './serial.js';
 import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
 import { badConfig, validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
 import { checkUuid } from './uuid.js';
+import { notRegularFile } from './input-file.js';
 import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
 import { WaitError, toWaitStrategy, type WaitStrategy } from './wait.js';
 import type { ChildConfig, RestoreChildConfig } from './protocol.js';
@@ -114,8 +115,8 @@ export type GuestExit = Pick<VmExit, 'outcome' | 'code' | 'message'>;
 
 function checkFile(file: string, what: string, code: string): string {
   const resolved = path.resolve(file);
-  if (!existsSync(resolved)) throw new VmStartError(`${what} ${resolved} does not exist`, code);
-  if (!statSync(resolved).isFile()) throw new VmStartError(`${what} ${resolved} is not a regular file`, code);
+  const problem = notRegularFile(resolved);
+  if (problem !== undefined) throw new VmStartError(`${what} ${resolved} ${problem}`, code);
   return resolved;
 }
 
@@ -464,6 +465,10 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   const dir = path.resolve(snapshot);
   if (!existsSync(path.join(dir, 'state.bin'))) {
     throw new VmStartError(`${dir} is not a hyve snapshot (it has no state.bin)`, 'HYVE_BAD_SNAPSHOT');
+  }
+  for (const name of ['state.bin', 'memory.bin']) {
+    const problem = notRegularFile(path.join(dir, name));
+    if (problem !== undefined) throw new VmStartError(`snapshot file ${path.join(dir, name)} ${problem}`, 'HYVE_BAD_SNAPSHOT');
   }
   const config: RestoreChildConfig = {
     snapshot: dir,

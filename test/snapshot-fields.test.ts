@@ -10,25 +10,14 @@ import { closeSync, copyFileSync, linkSync, mkdtempSync, openSync, readFileSync,
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { startVm, VmProcess, VmStartError } from 'hyve';
-import { buildGuest } from './helpers/guests.js';
+import { VmProcess, VmStartError } from 'hyve';
+import { buildGuest, snapshotUartGuest } from './helpers/guests.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-snapshot-fields-'));
 const snapshotDir = path.join(work, 'uart');
 
 beforeAll(async () => {
-  // The UART guest waits for a line of input: a quiet point to snapshot at.
-  const vm = startVm({ kernel: buildGuest('uart'), memoryMiB: 64 });
-  let text = '';
-  await new Promise<void>((resolve) => {
-    vm.on('console', (_port, data) => {
-      text += data.toString('latin1');
-      if (text.includes('type a line')) resolve();
-    });
-  });
-  await vm.snapshot(snapshotDir);
-  vm.kill();
-  await vm.exited;
+  await snapshotUartGuest(snapshotDir);
 }, 120_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));

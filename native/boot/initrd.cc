@@ -2,6 +2,7 @@
 
 #include "boot/kernel_image.h"
 #include "util/error.h"
+#include "util/file.h"
 
 #include <algorithm>
 #include <chrono>
@@ -127,7 +128,7 @@ InitrdImage unpackInitrd(std::vector<uint8_t> file, const std::string& name, uin
 }
 
 InitrdImage loadInitrd(const std::string& path, uint64_t limit) {
-  return unpackInitrd(readWholeFile(path, "initrd", ErrorCode::BadInitrd, limit), path, limit);
+  return unpackInitrd(readRegularFile(path, "initrd", ErrorCode::BadInitrd, limit), path, limit);
 }
 
 }  // namespace hyve::boot

@@ -1,15 +1,11 @@
 #include "boot/kernel_image.h"
 
 #include "core/layout.h"
-#include "util/unique_fd.h"
+#include "util/file.h"
 
 #include <elf.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -66,29 +62,6 @@ std::optional<uint32_t> findPvhEntry(std::span<const uint8_t> notes) {
 }
 
 }  // namespace
-
-std::vector<uint8_t> readWholeFile(const std::string& path, const char* what, ErrorCode code, uint64_t maxBytes) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) throwErrno(code, std::string("cannot open ") + what + " " + path);
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) throwErrno(code, std::string("cannot stat ") + what + " " + path);
-  if (S_ISDIR(info.st_mode)) throw Error(code, std::string(what) + " " + path + " is a directory");
-  if (static_cast<uint64_t>(info.st_size) > maxBytes) {
-    throw Error(code, std::string(what) + " " + path + " is " + std::to_string(info.st_size / layout::MiB) +
-                          " MiB, more than the " + std::to_string(maxBytes / layout::MiB) + " MiB accepted");
-  }
-  std::vector<uint8_t> data(static_cast<size_t>(info.st_size));
-  size_t filled = 0;
-  while (filled < data.size()) {
-    ssize_t n = ::read(fd.get(), data.data() + filled, data.size() - filled);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throwErrno(code, std::string("cannot read ") + what + " " + path);
-    if (n == 0) break;  // the file shrank while we read it
-    filled += static_cast<size_t>(n);
-  }
-  data.resize(filled);
-  return data;
-}
 
 bool looksLikeElf(std::span<const uint8_t> image) {
   return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
@@ -234,7 +207,7 @@ void unpackBzImage(KernelImage& kernel, const std::string& name) {
 
 KernelImage openKernel(const std::string& path) {
   KernelImage kernel;
-  kernel.file = readWholeFile(path, "kernel", ErrorCode::BadKernel, kMaxKernelFileBytes);
+  kernel.file = readRegularFile(path, "kernel", ErrorCode::BadKernel, kMaxKernelFileBytes);
   kernel.bzImage = parseBzImage(kernel.file, path);
   if (kernel.bzImage) {
     kernel.format = "bzImage";

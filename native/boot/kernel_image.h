@@ -15,10 +15,6 @@
 
 namespace hyve::boot {
 
-// The whole file, or Error(code) naming the path and the errno text. Files over `maxBytes`
-// are refused (Error(code)) rather than read.
-std::vector<uint8_t> readWholeFile(const std::string& path, const char* what, ErrorCode code, uint64_t maxBytes);
-
 struct ElfLoadSegment {
   uint64_t fileOffset;
   uint64_t fileBytes;

@@ -2,6 +2,7 @@
 
 #include "snapshot/state_io.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "util/mapping.h"
 
 #include <fcntl.h>
@@ -25,6 +26,9 @@ namespace {
 constexpr char kMagic[8] = {'H', 'Y', 'V', 'E', 'S', 'N', 'A', 'P'};
 constexpr const char* kEndSection = "end";
 constexpr size_t kBlock = 64 * 1024;  // memory.bin is written and hole-punched in these units
+// state.bin holds a header and each device's and vCPU's registers: tens of KiB per vCPU
+// at most. A larger file is not one hyve wrote; refuse it before allocating anything.
+constexpr uint64_t kMaxStateFileBytes = 16 * 1024 * 1024;
 
 uint32_t crc(std::span<const uint8_t> data) {
   return static_cast<uint32_t>(crc32_z(crc32_z(0, nullptr, 0), data.data(), data.size()));
@@ -189,22 +193,7 @@ uint64_t writeStateFile(const std::string& dir, const Header& header, const std:
 
 StateFile readStateFile(const std::string& dir) {
   std::string path = joinPath(dir, kStateFile);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    throwErrno(ErrorCode::BadSnapshot, "cannot open snapshot " + path + (errno == ENOENT ? " (not a hyve snapshot directory, or an incomplete one)" : ""));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) < 0) throwErrno(ErrorCode::BadSnapshot, "cannot stat " + path);
-  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = ::read(fd.get(), bytes.data() + got, bytes.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throwErrno(ErrorCode::BadSnapshot, "cannot read " + path);
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  bytes.resize(got);
+  std::vector<uint8_t> bytes = readRegularFile(path, "snapshot state file", ErrorCode::BadSnapshot, kMaxStateFileBytes);
 
   StateReader in(bytes, path);
   auto magic = in.bytes(sizeof kMagic);
@@ -245,10 +234,8 @@ StateFile readStateFile(const std::string& dir) {
 
 UniqueFd openMemoryFile(const std::string& dir, const Header& header, bool verify) {
   std::string path = joinPath(dir, kMemoryFile);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) throwErrno(ErrorCode::BadSnapshot, "cannot open the snapshot's memory file " + path);
   struct stat st {};
-  if (::fstat(fd.get(), &st) < 0) throwErrno(ErrorCode::BadSnapshot, "cannot stat " + path);
+  UniqueFd fd = openRegularFile(path, "snapshot memory file", ErrorCode::BadSnapshot, &st);
   if (header.memoryFileBytes != header.memoryBytes) {
     throw Error(ErrorCode::BadSnapshot, "snapshot " + dir + " describes " + std::to_string(header.memoryBytes) +
                                             " bytes of guest memory but a memory file of " +
