@@ -52,7 +52,9 @@ interface VmProcessEvents {
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.js');
 
 function forkChild(): ChildProcess {
-  return fork(childScript, [], {
+  // Our pid: the child checks that it still has this parent once it has asked the kernel
+  // to kill it when the parent dies (PR_SET_PDEATHSIG, src/child.ts).
+  return fork(childScript, [String(process.pid)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });
