@@ -167,7 +167,7 @@ const char* kernelPathName(KernelPath path) {
 namespace {
 
 // Unpacks a bzImage's payload into kernel.vmlinux, or records why the guest must do it.
-void unpackBzImage(KernelImage& kernel, const std::string& name) {
+void unpackBzImage(KernelImage& kernel, const std::string& name, uint64_t limit) {
   auto payload = std::span<const uint8_t>(kernel.file).subspan(kernel.bzImage->payloadOffset, kernel.bzImage->payloadBytes);
   kernel.compression = detectCompression(payload);
   kernel.path = KernelPath::GuestDecompressor;
@@ -179,13 +179,14 @@ void unpackBzImage(KernelImage& kernel, const std::string& name) {
     kernel.fallbackReason = std::string("the host has no ") + compressionName(kernel.compression) + " decoder";
     return;
   }
-  // Most formats are followed by the uncompressed size (le32); gzip carries it inside.
+  // Most formats are followed by the uncompressed size (le32); gzip carries it inside. It
+  // is only checked afterwards: nothing is allocated on a file's say-so.
   uint32_t trailer = payload.size() >= 4 ? readAt<uint32_t>(payload, payload.size() - 4) : 0;
   auto started = std::chrono::steady_clock::now();
   size_t consumed = 0;
   try {
-    consumed = decodeStream(kernel.compression, payload, kernel.vmlinux, kMaxDecompressedBytes,
-                            trailer <= kMaxDecompressedBytes ? trailer : 0);
+    kernel.vmlinux = decodeBuffer(limit);
+    consumed = decodeStream(kernel.compression, payload, kernel.vmlinux, limit);
   } catch (const DecompressError& e) {
     badKernel(name, std::string("bzImage payload cannot be decompressed: ") + e.what());
   }
@@ -199,19 +200,19 @@ void unpackBzImage(KernelImage& kernel, const std::string& name) {
     kernel.path = KernelPath::HostDecompressed;
   } catch (const Error& e) {
     kernel.fallbackReason = std::string("decompressed payload is not a loadable vmlinux (") + e.what() + ")";
-    std::vector<uint8_t>().swap(kernel.vmlinux);
+    kernel.vmlinux.reset();
   }
 }
 
 }  // namespace
 
-KernelImage openKernel(const std::string& path) {
+KernelImage openKernel(const std::string& path, uint64_t limit) {
   KernelImage kernel;
   kernel.file = readRegularFile(path, "kernel", ErrorCode::BadKernel, kMaxKernelFileBytes);
   kernel.bzImage = parseBzImage(kernel.file, path);
   if (kernel.bzImage) {
     kernel.format = "bzImage";
-    unpackBzImage(kernel, path);
+    unpackBzImage(kernel, path, limit);
     return kernel;
   }
   if (!looksLikeElf(kernel.file)) {
