@@ -213,3 +213,12 @@ describe('an impossible machine in the header is a bad snapshot, not a bad confi
     await expectRefused(dir, /does not describe a valid machine: guest memory must be a multiple of 2 MiB/);
   });
 });
+
+describe('state.bin is read with a cap that follows from what it can hold', () => {
+  test('a sparse 3 GiB state.bin is refused before anything is read or allocated', async () => {
+    const dir = damaged(() => {});
+    truncateSync(path.join(dir, 'state.bin'), 3 * 2 ** 30);
+    // Before: read whole (3 GiB of memory) and only then found corrupt.
+    await expectRefused(dir, /snapshot state file .*state\.bin is 3072 MiB, more than the 26 MiB accepted/);
+  });
+});

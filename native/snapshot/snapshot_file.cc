@@ -26,9 +26,6 @@ namespace {
 constexpr char kMagic[8] = {'H', 'Y', 'V', 'E', 'S', 'N', 'A', 'P'};
 constexpr const char* kEndSection = "end";
 constexpr size_t kBlock = 64 * 1024;  // memory.bin is written and hole-punched in these units
-// state.bin holds a header and each device's and vCPU's registers: tens of KiB per vCPU
-// at most. A larger file is not one hyve wrote; refuse it before allocating anything.
-constexpr uint64_t kMaxStateFileBytes = 16 * 1024 * 1024;
 
 uint32_t crc(std::span<const uint8_t> data) {
   return static_cast<uint32_t>(crc32_z(crc32_z(0, nullptr, 0), data.data(), data.size()));
@@ -182,6 +179,10 @@ uint64_t writeStateFile(const std::string& dir, const Header& header, const std:
   section(kEndSection, {});
 
   std::string path = joinPath(dir, kStateFile);
+  if (out.data().size() > kMaxStateFileBytes) {
+    throw Error(ErrorCode::Internal, "snapshot state is " + std::to_string(out.data().size()) +
+                                         " bytes, more than a restore accepts (" + std::to_string(kMaxStateFileBytes) + ")");
+  }
   std::string temporary = path + ".tmp-" + std::to_string(::getpid());
   UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444));
   if (!fd.valid()) writeFailed(temporary);
