@@ -86,9 +86,17 @@ PlacedKernel loadSelfDecompressing(const GuestMemory& memory, const KernelImage&
   const SetupHeader& h = bz.header;
   uint64_t preferred = h.prefAddress >= layout::kHighRamStart ? h.prefAddress : layout::kKernelLoad;
   uint64_t alignment = std::has_single_bit(h.kernelAlignment) ? h.kernelAlignment : 2 * layout::MiB;
+  auto code = std::span<const uint8_t>(kernel.file).subspan(bz.protectedModeOffset);
+  // pref_address comes from the file: aligning it, or adding the code or init_size to it,
+  // must not wrap past 2^64 (that loaded the kernel at guest-physical 0). The ELF path
+  // refuses such segments the same way.
+  uint64_t span = std::max<uint64_t>(code.size(), h.initSize);
+  if (preferred > UINT64_MAX - (alignment - 1) - span) {
+    throw Error(ErrorCode::BadKernel, name + ": bzImage pref_address " + hex(h.prefAddress) + " with its " + std::to_string(span) +
+                                          " bytes wraps around the address space");
+  }
   uint64_t load = h.relocatableKernel ? alignUp(preferred, alignment) : layout::kHighRamStart;
   uint64_t runtime = h.relocatableKernel ? load : preferred;
-  auto code = std::span<const uint8_t>(kernel.file).subspan(bz.protectedModeOffset);
   uint64_t start = std::min(load, runtime);
   uint64_t end = std::max(load + code.size(), runtime + h.initSize);
   requireRam(memory, name, start, end);
