@@ -14,7 +14,7 @@ import type { ChildConfig, ChildMessage, ParentMessage, RestoreChildConfig } fro
 export interface VmExit {
   outcome: ExitOutcome;
   code: number;
-  /** Why it ended, for errors (empty for a clean poweroff). */
+  /** Why it ended, for errors (empty for a clean poweroff; `halted: ...` for a halt, every vCPU in `cli; hlt`). */
   message: string;
   /** Set when the child process itself died (crash, SIGKILL) rather than the guest ending. */
   signal?: NodeJS.Signals | null;
