@@ -1,5 +1,5 @@
 /** Errors that say what happened to a guest, how far it got, and where its transcript is. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tailLines } from './serial.js';
@@ -52,6 +52,9 @@ export function transcriptDir(): string {
   return process.env.HYVE_TRANSCRIPT_DIR ?? path.join(os.tmpdir(), 'hyve-transcripts');
 }
 
+/** How many transcripts the directory keeps: saving one more removes the oldest beyond this. */
+export const MAX_TRANSCRIPTS = 100;
+
 /** Saves a transcript for a failure report; returns its path (or undefined if it can't be written). */
 export function saveTranscript(name: string, transcript: string): string | undefined {
   try {
@@ -60,9 +63,30 @@ export function saveTranscript(name: string, transcript: string): string | undef
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const file = path.join(dir, `${name}-${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);
     writeFileSync(file, transcript);
+    pruneTranscripts(dir, file);
     return file;
   } catch {
     return undefined;
+  }
+}
+
+/** Removes the oldest transcripts (*.log) beyond MAX_TRANSCRIPTS, never `keep`. Best effort. */
+function pruneTranscripts(dir: string, keep: string): void {
+  const logs: { file: string; mtimeMs: number }[] = [];
+  for (const entry of readdirSync(dir)) {
+    if (!entry.endsWith('.log')) continue;
+    const file = path.join(dir, entry);
+    try {
+      const st = statSync(file);
+      if (st.isFile()) logs.push({ file, mtimeMs: st.mtimeMs });
+    } catch {
+      // removed meanwhile by another process
+    }
+  }
+  if (logs.length <= MAX_TRANSCRIPTS) return;
+  logs.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { file } of logs.slice(MAX_TRANSCRIPTS)) {
+    if (file !== keep) rmSync(file, { force: true });
   }
 }
 

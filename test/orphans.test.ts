@@ -4,15 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished, test } from 'vitest';
 import { buildGuest } from './helpers/guests.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive } from './helpers/processes.js';
 
 /** Starts a process that starts a VM; returns both pids once the guest runs. */
 async function parentWithVm(): Promise<{ parent: ReturnType<typeof spawn>; vmPid: number }> {

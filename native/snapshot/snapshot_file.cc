@@ -50,6 +50,37 @@ void writeAll(int fd, const uint8_t* data, size_t length, off_t offset, const st
   }
 }
 
+// A file written under a temporary name and renamed into place: removed again if anything
+// fails before the rename (a full disk must not leave *.tmp-<pid> files behind).
+class TemporaryFile {
+ public:
+  TemporaryFile(std::string finalPath, mode_t mode)
+      : finalPath_(std::move(finalPath)), path_(finalPath_ + ".tmp-" + std::to_string(::getpid())) {
+    fd_ = UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (!fd_.valid()) writeFailed(path_);
+  }
+  TemporaryFile(const TemporaryFile&) = delete;
+  TemporaryFile& operator=(const TemporaryFile&) = delete;
+  ~TemporaryFile() {
+    if (!committed_) ::unlink(path_.c_str());
+  }
+
+  int fd() const { return fd_.get(); }
+  const std::string& path() const { return path_; }
+  // Closes the file and renames it to its final name.
+  void commit() {
+    fd_.reset();
+    if (::rename(path_.c_str(), finalPath_.c_str()) < 0) writeFailed(finalPath_);
+    committed_ = true;
+  }
+
+ private:
+  std::string finalPath_;
+  std::string path_;
+  UniqueFd fd_;
+  bool committed_ = false;
+};
+
 bool allZero(const uint8_t* data, size_t length) {
   static const uint8_t zeros[kBlock] = {};
   return std::memcmp(data, zeros, length) == 0;
@@ -132,10 +163,9 @@ FileIdentity identify(const std::string& path) {
 }
 
 MemoryFileInfo writeMemoryFile(const std::string& dir, std::span<const uint8_t> memory) {
-  std::string path = joinPath(dir, kMemoryFile);
-  std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) writeFailed(temporary);
+  TemporaryFile file(joinPath(dir, kMemoryFile), 0644);
+  const std::string& temporary = file.path();
+  int fd = file.fd();
   MemoryFileInfo info;
   info.bytes = memory.size();
   uLong sum = crc32_z(0, nullptr, 0);
@@ -146,19 +176,18 @@ MemoryFileInfo writeMemoryFile(const std::string& dir, std::span<const uint8_t> 
     const uint8_t* block = memory.data() + offset;
     sum = crc32_z(sum, block, length);
     if (allZero(block, length)) continue;
-    writeAll(fd.get(), block, length, static_cast<off_t>(offset), temporary);
+    writeAll(fd, block, length, static_cast<off_t>(offset), temporary);
     info.allocatedBytes += length;
   }
-  if (::ftruncate(fd.get(), static_cast<off_t>(memory.size())) < 0) writeFailed(temporary);
+  if (::ftruncate(fd, static_cast<off_t>(memory.size())) < 0) writeFailed(temporary);
   info.crc32 = static_cast<uint32_t>(sum);
   // Read-only: restored guests map this file privately, and an in-place change would
   // show through in every page they have not written yet.
-  ::fchmod(fd.get(), 0444);
+  ::fchmod(fd, 0444);
   struct stat st {};
-  if (::fstat(fd.get(), &st) < 0) writeFailed(temporary);
+  if (::fstat(fd, &st) < 0) writeFailed(temporary);
   info.mtimeNs = mtimeNs(st);
-  fd.reset();
-  if (::rename(temporary.c_str(), path.c_str()) < 0) writeFailed(path);
+  file.commit();
   return info;
 }
 
@@ -183,12 +212,9 @@ uint64_t writeStateFile(const std::string& dir, const Header& header, const std:
     throw Error(ErrorCode::Internal, "snapshot state is " + std::to_string(out.data().size()) +
                                          " bytes, more than a restore accepts (" + std::to_string(kMaxStateFileBytes) + ")");
   }
-  std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444));
-  if (!fd.valid()) writeFailed(temporary);
-  writeAll(fd.get(), out.data().data(), out.data().size(), 0, temporary);
-  fd.reset();
-  if (::rename(temporary.c_str(), path.c_str()) < 0) writeFailed(path);
+  TemporaryFile file(path, 0444);
+  writeAll(file.fd(), out.data().data(), out.data().size(), 0, file.path());
+  file.commit();
   return out.data().size();
 }
 
