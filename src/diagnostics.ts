@@ -8,10 +8,13 @@ import type { VmExit } from './vm-process.js';
 /** How far a boot got, judged from the console. */
 export type BootPhase = 'not started' | 'kernel started' | 'console up' | '/init reached' | 'ready';
 
+/** The kernel's last messages before it starts /init. */
+export const INIT_REACHED = /Run \S+ as init process|Freeing unused kernel image/;
+
 /** Reads the boot phase off a transcript. */
 export function bootPhase(started: boolean, transcript: string, ready: boolean): BootPhase {
   if (ready) return 'ready';
-  if (/Run \S+ as init process|Freeing unused kernel image/.test(transcript)) return '/init reached';
+  if (INIT_REACHED.test(transcript)) return '/init reached';
   if (transcript.length > 0) return 'console up';
   return started ? 'kernel started' : 'not started';
 }
@@ -58,20 +61,29 @@ export const MAX_TRANSCRIPTS = 100;
 /** Saves a transcript for a failure report; returns its path (or undefined if it can't be written). */
 export function saveTranscript(name: string, transcript: string): string | undefined {
   try {
-    const dir = transcriptDir();
-    mkdirSync(dir, { recursive: true });
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const file = path.join(dir, `${name}-${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);
+    const file = newTranscriptPath(name);
     writeFileSync(file, transcript);
-    pruneTranscripts(dir, file);
     return file;
   } catch {
     return undefined;
   }
 }
 
-/** Removes the oldest transcripts (*.log) beyond MAX_TRANSCRIPTS, never `keep`. Best effort. */
-function pruneTranscripts(dir: string, keep: string): void {
+/**
+ * A new transcript file's path in the transcript directory (made if needed), after the
+ * oldest transcripts beyond MAX_TRANSCRIPTS have been removed. Throws if the directory
+ * cannot be made.
+ */
+export function newTranscriptPath(name: string): string {
+  const dir = transcriptDir();
+  mkdirSync(dir, { recursive: true });
+  pruneTranscripts(dir, MAX_TRANSCRIPTS - 1);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return path.join(dir, `${name}-${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);
+}
+
+/** Removes the oldest transcripts (*.log) beyond the newest `keep`. Best effort. */
+function pruneTranscripts(dir: string, keep: number): void {
   const logs: { file: string; mtimeMs: number }[] = [];
   for (const entry of readdirSync(dir)) {
     if (!entry.endsWith('.log')) continue;
@@ -83,11 +95,9 @@ function pruneTranscripts(dir: string, keep: string): void {
       // removed meanwhile by another process
     }
   }
-  if (logs.length <= MAX_TRANSCRIPTS) return;
+  if (logs.length <= keep) return;
   logs.sort((a, b) => b.mtimeMs - a.mtimeMs);
-  for (const { file } of logs.slice(MAX_TRANSCRIPTS)) {
-    if (file !== keep) rmSync(file, { force: true });
-  }
+  for (const { file } of logs.slice(keep)) rmSync(file, { force: true });
 }
 
 export interface GuestErrorDetails {
