@@ -135,7 +135,7 @@ describe('bespoke guests', () => {
   test('user mode: iretq drops to CPL 3, and a #UD there reaches the guest kernel through its IDT and TSS', async () => {
     // test/guests/usermode.c. Mode 'int80' runs `int $0x80; ud2` in user mode; only the
     // ud2's #UD is asserted: on the PVM host this was written on, the int $0x80 left no
-    // trace (no 'trap 128' line; not investigated yet), where hardware KVM prints one.
+    // trace (no 'trap 128' line, which the guest expects; not investigated yet).
     const { exit, output } = await runGuest('usermode', { cmdline: 'int80' });
     expect(output).toContain('hyve-guest: entering user mode');
     expect(output).toMatch(/hyve-guest: trap 6 error 0x0+ from cpl 3 rip 0x0*2[0-9a-f]{5}\n/);
