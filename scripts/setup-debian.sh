@@ -12,7 +12,7 @@
 #   tmux                         driving the CLI in a pseudo-terminal in tests
 #   dmidecode                    the foreign check of hyve's SMBIOS tables (test/smbios.test.ts)
 #   e2fsprogs                    mke2fs -d and debugfs: ext4 images for the virtio-blk tests
-#   clang libclang-rt-14-dev     the libFuzzer target of the virtqueue walker (scripts/fuzz-virtqueue.sh)
+#   clang libclang-rt-14-dev     the libFuzzer targets in test/fuzz/ (scripts/fuzz.sh)
 set -euo pipefail
 packages=(
   build-essential python3

@@ -43,8 +43,11 @@ let vm: NativeVm | undefined;
 
 // Load the addon now: a process forked ahead of need (a spare for restores) is then
 // ready the moment its 'start' arrives. A failure is reported when 'start' retries it.
+// The kernel then kills this process when its parent dies, even while native code blocks
+// (a 'disconnect' handler needs the event loop); the parent passes its pid as argv[2].
 try {
-  loadAddon();
+  const parentPid = Number(process.argv[2]);
+  if (Number.isInteger(parentPid) && parentPid > 0 && !loadAddon().dieWithParent(parentPid)) process.exit(1);
 } catch {
   // reported by start()
 }

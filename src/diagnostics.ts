@@ -1,5 +1,5 @@
 /** Errors that say what happened to a guest, how far it got, and where its transcript is. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tailLines } from './serial.js';
@@ -8,10 +8,13 @@ import type { VmExit } from './vm-process.js';
 /** How far a boot got, judged from the console. */
 export type BootPhase = 'not started' | 'kernel started' | 'console up' | '/init reached' | 'ready';
 
+/** The kernel's last messages before it starts /init. */
+export const INIT_REACHED = /Run \S+ as init process|Freeing unused kernel image/;
+
 /** Reads the boot phase off a transcript. */
 export function bootPhase(started: boolean, transcript: string, ready: boolean): BootPhase {
   if (ready) return 'ready';
-  if (/Run \S+ as init process|Freeing unused kernel image/.test(transcript)) return '/init reached';
+  if (INIT_REACHED.test(transcript)) return '/init reached';
   if (transcript.length > 0) return 'console up';
   return started ? 'kernel started' : 'not started';
 }
@@ -52,18 +55,49 @@ export function transcriptDir(): string {
   return process.env.HYVE_TRANSCRIPT_DIR ?? path.join(os.tmpdir(), 'hyve-transcripts');
 }
 
+/** How many transcripts the directory keeps: saving one more removes the oldest beyond this. */
+export const MAX_TRANSCRIPTS = 100;
+
 /** Saves a transcript for a failure report; returns its path (or undefined if it can't be written). */
 export function saveTranscript(name: string, transcript: string): string | undefined {
   try {
-    const dir = transcriptDir();
-    mkdirSync(dir, { recursive: true });
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const file = path.join(dir, `${name}-${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);
+    const file = newTranscriptPath(name);
     writeFileSync(file, transcript);
     return file;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A new transcript file's path in the transcript directory (made if needed), after the
+ * oldest transcripts beyond MAX_TRANSCRIPTS have been removed. Throws if the directory
+ * cannot be made.
+ */
+export function newTranscriptPath(name: string): string {
+  const dir = transcriptDir();
+  mkdirSync(dir, { recursive: true });
+  pruneTranscripts(dir, MAX_TRANSCRIPTS - 1);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return path.join(dir, `${name}-${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);
+}
+
+/** Removes the oldest transcripts (*.log) beyond the newest `keep`. Best effort. */
+function pruneTranscripts(dir: string, keep: number): void {
+  const logs: { file: string; mtimeMs: number }[] = [];
+  for (const entry of readdirSync(dir)) {
+    if (!entry.endsWith('.log')) continue;
+    const file = path.join(dir, entry);
+    try {
+      const st = statSync(file);
+      if (st.isFile()) logs.push({ file, mtimeMs: st.mtimeMs });
+    } catch {
+      // removed meanwhile by another process
+    }
+  }
+  if (logs.length <= keep) return;
+  logs.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { file } of logs.slice(keep)) rmSync(file, { force: true });
 }
 
 export interface GuestErrorDetails {

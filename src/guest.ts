@@ -2,16 +2,18 @@
  * bootGuest(): a booted VM with its serial console, a shell protocol over it (run()), and
  * cleanup that survives failing tests (AsyncDisposable).
  */
-import { existsSync, statSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ensureDefaultGuest, DEFAULT_READY_MARKER, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
 import {
   GuestError,
+  INIT_REACHED,
   KERNEL_FAILURE_PATTERNS,
   MAX_WARNINGS,
   USER_CRASH_PATTERNS,
   bootPhase,
+  newTranscriptPath,
   saveTranscript,
   type BootPhase,
 } from './diagnostics.js';
@@ -21,6 +23,7 @@ import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
 import { pciDevicesFor, type DiskOptions } from './disks.js';
 import { badConfig, validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
 import { checkUuid } from './uuid.js';
+import { notRegularFile } from './input-file.js';
 import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
 import { WaitError, toWaitStrategy, type WaitStrategy } from './wait.js';
 import type { ChildConfig, RestoreChildConfig } from './protocol.js';
@@ -131,10 +134,13 @@ function shellWord(command: string): string {
   return `"$(echo ${Buffer.from(command, 'utf8').toString('base64')} | base64 -d)"`;
 }
 
+/** Longest console line checked against failure patterns: a longer one keeps its last part. */
+const MAX_LINE_CHARS = 64 * 1024;
+
 function checkFile(file: string, what: string, code: string): string {
   const resolved = path.resolve(file);
-  if (!existsSync(resolved)) throw new VmStartError(`${what} ${resolved} does not exist`, code);
-  if (!statSync(resolved).isFile()) throw new VmStartError(`${what} ${resolved} is not a regular file`, code);
+  const problem = notRegularFile(resolved);
+  if (problem !== undefined) throw new VmStartError(`${what} ${resolved} ${problem}`, code);
   return resolved;
 }
 
@@ -149,7 +155,11 @@ export class Guest implements AsyncDisposable {
   private ending = false;
   private runQueue: Promise<unknown> = Promise.resolve();
   private readyReached = false;
-  private lineScanFrom = 0;
+  /** The console line being received (its end not yet seen), for scanLines(). */
+  private partialLine = '';
+  private initReached = false;
+  /** The full transcript's file, once output had to be dropped from memory (see SerialConsole). */
+  private spillPath: string | undefined;
   private readonly warningLines: string[] = [];
   /** Set when a timed-out run() could not get the shell back: later runs fail with it. */
   private unusable: GuestError | undefined;
@@ -165,15 +175,26 @@ export class Guest implements AsyncDisposable {
   ) {
     // Without g/y a pattern keeps no lastIndex between lines.
     this.failOn = failOn.map((pattern) => new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')));
-    this.serial = new SerialConsole((data) => vm.write(data));
+    this.serial = new SerialConsole((data) => vm.write(data), {
+      // Output older than the in-memory cap goes to the transcript file as it is dropped.
+      spill: (dropped) => {
+        try {
+          this.spillPath ??= newTranscriptPath(this.name);
+          appendFileSync(this.spillPath, dropped);
+        } catch {
+          // best effort: the failure report then says less
+        }
+      },
+    });
     vm.on('console', (port, data) => {
       if (port !== 0) return;
-      this.serial.push(data);
-      this.scanLines();
+      this.scanLines(this.serial.push(data));
     });
     this.exited = vm.exited.then((exit) => {
       if (this.ending) this.serial.close(new Error(`the guest has ended: ${describeExit(exit)}`));
       else this.fail(exit.signal ? 'killed' : 'exited', describeExit(exit), exit);
+      // Ended without a failure report: nobody needs the spilled transcript.
+      if (!this.failure && this.spillPath) rmSync(this.spillPath, { force: true });
       return { outcome: exit.outcome, code: exit.code, message: exit.message };
     });
   }
@@ -197,14 +218,21 @@ export class Guest implements AsyncDisposable {
     return this.warningLines;
   }
 
-  /** Each complete console line is checked once: failure patterns end the guest, user crashes become warnings. */
-  private scanLines(): void {
-    const output = this.serial.output;
-    const lineEnd = output.lastIndexOf('\n') + 1;
-    if (lineEnd <= this.lineScanFrom) return;
-    const lines = output.slice(this.lineScanFrom, lineEnd - 1).split('\n');
-    this.lineScanFrom = lineEnd;
+  /**
+   * Each complete console line is checked once, as `text` (the newest output) completes it:
+   * failure patterns end the guest, user crashes become warnings. Linear in the output.
+   */
+  private scanLines(text: string): void {
+    const lineEnd = text.lastIndexOf('\n');
+    if (lineEnd < 0) {
+      // A line without an end so far: keep its last 64 KiB (a pattern longer than that is not one).
+      this.partialLine = (this.partialLine + text).slice(-MAX_LINE_CHARS);
+      return;
+    }
+    const lines = (this.partialLine + text.slice(0, lineEnd)).split('\n');
+    this.partialLine = text.slice(lineEnd + 1).slice(-MAX_LINE_CHARS);
     for (const raw of lines) {
+      if (!this.initReached && INIT_REACHED.test(raw)) this.initReached = true;
       const line = raw.replace(/\r+$/, '');
       const failure = this.failOn.find((pattern) => pattern.test(line));
       if (failure && !this.failure) {
@@ -218,6 +246,7 @@ export class Guest implements AsyncDisposable {
 
   /** Where the boot got to, judged from the console. */
   get phase(): BootPhase {
+    if (!this.readyReached && this.initReached) return '/init reached';  // even if that line is no longer in memory
     return bootPhase(true, this.serial.output, this.readyReached);
   }
 
@@ -249,7 +278,7 @@ export class Guest implements AsyncDisposable {
     if (line.split('\n').some((part) => part.length > 4000)) {
       throw badConfig('run', `the command is too long for the console (${command.length} bytes); the tty line limit is about 3000`);
     }
-    const since = this.serial.output.length;
+    const since = this.serial.length;
     this.serial.write(line);
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(30_000, 300_000);
     // The default guest's /init reports a shell that exited (`exit 3`) and starts another.
@@ -268,14 +297,14 @@ export class Guest implements AsyncDisposable {
         throw this.unusable;
       },
     );
-    const sent = this.serial.output.slice(since, end.index);
+    const sent = this.serial.slice(since, end.index);
     // Whether the tty echoes input decides how interrupt() knows that ^C was acted on.
     this.consoleEchoes = sent.includes("printf 'HYVE-BEGIN-%s");
     // Not anchored at a line start: without echo the shell's prompt precedes the marker.
     // An echoed line never matches: it has '%s' where the id goes.
     const begin = new RegExp(`HYVE-BEGIN-${id}\\r?\\n`).exec(sent);
     const start = begin ? since + begin.index + begin[0].length : since;
-    const output = this.serial.output.slice(start, end.index).replace(/\r\n/g, '\n');
+    const output = this.serial.slice(start, end.index).replace(/\r\n/g, '\n');
     return { output, exitCode: Number(end[1]) };
   }
 
@@ -293,7 +322,7 @@ export class Guest implements AsyncDisposable {
       );
     for (let attempt = 0; attempt < 2; attempt++) {
       if (this.failure || this.vm.exit) return false;
-      const since = this.serial.output.length;
+      const since = this.serial.length;
       this.serial.write('\x03');
       // The tty echoes ^C when it acts on it (signals the job, flushes its input); the
       // marker line goes only after that, or the tty could flush it along with ^C. No
@@ -304,7 +333,7 @@ export class Guest implements AsyncDisposable {
       const echoed = this.consoleEchoes && (await answered('^C', since));
       await new Promise((resolve) => setTimeout(resolve, 100));
       const id = randomBytes(6).toString('hex');
-      const markerSince = this.serial.output.length;
+      const markerSince = this.serial.length;
       this.serial.write(`printf 'HYVE-SYNC-%s\\n' ${id}\n`);
       if (await answered(new RegExp(`HYVE-SYNC-${id}\\r?\\n`), markerSince)) return true;
       // The tty acted on ^C and still no shell: another ^C will not help. A second try is
@@ -327,8 +356,8 @@ export class Guest implements AsyncDisposable {
     validateDirectory(dir, 'snapshot');
     if (this.failure) throw this.failure;
     const resolved = path.resolve(dir);
-    let transcriptOffset = this.serial.output.length;
-    const report = await this.vm.snapshot(resolved, () => (transcriptOffset = this.serial.output.length));
+    let transcriptOffset = this.serial.length;
+    const report = await this.vm.snapshot(resolved, () => (transcriptOffset = this.serial.length));
     return { ...report, dir: resolved, transcriptOffset };
   }
 
@@ -394,15 +423,31 @@ export class Guest implements AsyncDisposable {
 
   /** @internal */
   errorFor(reason: string, summary: string, exit?: VmExit): GuestError {
-    const transcript = this.serial.output;
     return new GuestError(summary, {
       reason,
       phase: this.phase,
       exit: exit ?? this.vm.exit,
-      transcript,
-      transcriptPath: saveTranscript(this.name, transcript),
+      transcript: this.serial.output,
+      transcriptPath: this.saveTranscript(this.name),
       warnings: this.warningLines,
     });
+  }
+
+  /**
+   * @internal Writes the whole console transcript to a file in the transcript directory
+   * and returns its path (undefined if it cannot be written): the output dropped from
+   * memory (already in the spill file) followed by what is retained.
+   */
+  saveTranscript(name: string): string | undefined {
+    if (!this.spillPath) return saveTranscript(name, this.serial.output);
+    try {
+      const file = newTranscriptPath(name);
+      copyFileSync(this.spillPath, file);
+      appendFileSync(file, this.serial.output);
+      return file;
+    } catch {
+      return undefined;
+    }
   }
 
   private fail(reason: string, summary: string, exit?: VmExit): void {
@@ -497,6 +542,10 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   const dir = path.resolve(snapshot);
   if (!existsSync(path.join(dir, 'state.bin'))) {
     throw new VmStartError(`${dir} is not a hyve snapshot (it has no state.bin)`, 'HYVE_BAD_SNAPSHOT');
+  }
+  for (const name of ['state.bin', 'memory.bin']) {
+    const problem = notRegularFile(path.join(dir, name));
+    if (problem !== undefined) throw new VmStartError(`snapshot file ${path.join(dir, name)} ${problem}`, 'HYVE_BAD_SNAPSHOT');
   }
   const config: RestoreChildConfig = {
     snapshot: dir,

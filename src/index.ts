@@ -29,7 +29,7 @@ export {
   WAIT_OPTION_NAMES,
   MAX_CPUS,
 } from './validate.js';
-export { SerialConsole, SerialTimeoutError, type WaitOptions } from './serial.js';
+export { SerialConsole, SerialTimeoutError, type SerialConsoleOptions, type WaitOptions } from './serial.js';
 export { VmProcess, VmStartError, SnapshotError, type VmExit } from './vm-process.js';
 export type { ExitOutcome, VmStats, KernelInfo, SnapshotReport, SnapshotHeader } from './native.js';
 export {

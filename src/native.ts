@@ -131,6 +131,11 @@ export interface NativeAddon {
   inspectSnapshot(dir: string): SnapshotHeader;
   /** @internal The SMBIOS tables a VM of this configuration gets (for tests). */
   smbiosTables(config: { memoryMiB: number; cpus: number; uuid: string }): SmbiosTables;
+  /**
+   * @internal In a VM process: have the kernel SIGKILL it when its parent goes (even
+   * while native code blocks). False if the parent `parentPid` is already gone.
+   */
+  dieWithParent(parentPid: number): boolean;
   /** The hyve version the addon was built from. */
   version: string;
 }

@@ -43,18 +43,65 @@ export function tailLines(text: string, count: number): string {
   return lines.slice(-count).join('\n');
 }
 
+export interface SerialConsoleOptions {
+  /**
+   * Characters of output kept in memory (default 16 Mi). Beyond it the oldest are dropped
+   * (handed to `spill` first), so `output` holds the newest ones; offsets stay absolute.
+   */
+  maxRetainedChars?: number;
+  /** Receives output as it is dropped from memory, oldest first (e.g. to keep it on disk). */
+  spill?: (dropped: string) => void;
+}
+
+/**
+ * Each chunk of output costs time linear in its size (plus a bounded window for pending
+ * waits), and memory holds at most `maxRetainedChars` of it: a chatty guest cannot make
+ * the test process do quadratic work or grow without bound.
+ */
 export class SerialConsole {
-  private text = '';
+  /** Retained output: `chunks` joined; `dropped` characters came before them. */
+  private chunks: string[] = [];
+  private retained = 0;
+  private dropped = 0;
+  /** The newest output (matchWindow characters and the last chunk, at least), where pending waits search. */
+  private recent = '';
+  private readonly maxRetained: number;
+  private readonly spill: ((dropped: string) => void) | undefined;
   private readonly decoder = new StringDecoder('utf8');
   private readonly waiters = new Set<Waiter>();
   private readonly bytes = new PassThrough();
   private closedWith: Error | undefined;
 
-  constructor(private readonly send: (data: Buffer) => void) {}
+  constructor(
+    private readonly send: (data: Buffer) => void,
+    options: SerialConsoleOptions = {},
+  ) {
+    this.maxRetained = Math.max(options.maxRetainedChars ?? 16 * 1024 * 1024, 2 * SerialConsole.matchWindow);
+    this.spill = options.spill;
+  }
 
-  /** Everything the guest has printed so far (UTF-8 decoded, line endings as sent). */
+  /**
+   * What the guest has printed (UTF-8 decoded, line endings as sent): all of it, or the
+   * newest `maxRetainedChars` once there was more (see `length` and `droppedChars`).
+   */
   get output(): string {
-    return this.text;
+    if (this.chunks.length > 1) this.chunks = [this.chunks.join('')];
+    return this.chunks[0] ?? '';
+  }
+
+  /** Characters printed so far, including any dropped from memory: the offset of the next one. */
+  get length(): number {
+    return this.dropped + this.retained;
+  }
+
+  /** Characters dropped from memory (the oldest): `output` starts at this offset. */
+  get droppedChars(): number {
+    return this.dropped;
+  }
+
+  /** Output between absolute offsets `start` and `end` (what is still retained of it). */
+  slice(start: number, end = this.length): string {
+    return this.output.slice(Math.max(0, start - this.dropped), Math.max(0, end - this.dropped));
   }
 
   /** The console's raw bytes as they arrive. Ends when the guest is gone. */
@@ -109,7 +156,7 @@ export class SerialConsole {
             fail(
               new SerialTimeoutError(
                 `timed out after ${options.timeoutMs} ms waiting for ${regexp} on the console`,
-                tailLines(this.text, 30),
+                tailLines(this.recent, 30),
               ),
             ),
           options.timeoutMs,
@@ -121,16 +168,18 @@ export class SerialConsole {
     });
   }
 
-  /** Feeds bytes from the guest. */
-  push(data: Buffer): void {
+  /** Feeds bytes from the guest; returns them decoded (what was appended to the output). */
+  push(data: Buffer): string {
     if (this.closedWith) {
       // Output that trails a failure (the rest of a panic message) still belongs in the
       // transcript, but the stream has ended and no wait is pending any more.
-      this.text += data.toString('utf8');
-      return;
+      const text = data.toString('utf8');
+      this.append(text);
+      return text;
     }
     this.bytes.write(data);
-    this.text += this.decoder.write(data);
+    const text = this.decoder.write(data);
+    this.append(text);
     for (const waiter of [...this.waiters]) {
       const match = this.match(waiter.pattern, waiter.scanFrom);
       if (match) {
@@ -140,6 +189,28 @@ export class SerialConsole {
         waiter.scanFrom = this.rescanFrom(waiter.since);
       }
     }
+    return text;
+  }
+
+  private append(text: string): void {
+    if (text.length === 0) return;
+    this.chunks.push(text);
+    this.retained += text.length;
+    // Keep a window before this chunk for waits resuming there (rescanFrom), trimmed only
+    // once it has doubled, so the trimming stays linear too.
+    this.recent += text;
+    const keep = SerialConsole.matchWindow + text.length;
+    if (this.recent.length > keep + SerialConsole.matchWindow) this.recent = this.recent.slice(-keep);
+    if (this.retained > this.maxRetained) {
+      // Drop down to half the cap at once: each drop then follows at least that much new
+      // output, so dropping costs linear time overall.
+      const all = this.output;
+      const cut = all.length - Math.floor(this.maxRetained / 2);
+      this.spill?.(all.slice(0, cut));
+      this.chunks = [all.slice(cut)];
+      this.retained = all.length - cut;
+      this.dropped += cut;
+    }
   }
 
   /**
@@ -148,7 +219,7 @@ export class SerialConsole {
    * start at most `matchWindow` characters before the newest output.
    */
   private rescanFrom(since: number): number {
-    return Math.max(since, this.text.length - SerialConsole.matchWindow);
+    return Math.max(since, this.length - SerialConsole.matchWindow);
   }
 
   /** How far back (in characters) a match may begin before the newest output. */
@@ -157,7 +228,7 @@ export class SerialConsole {
   /** The guest is gone: pending and future waits reject with `error`. */
   close(error: Error): void {
     if (this.closedWith) return;
-    this.text += this.decoder.end();
+    this.append(this.decoder.end());
     this.closedWith = error;
     for (const waiter of [...this.waiters]) {
       waiter.cleanup();
@@ -166,11 +237,16 @@ export class SerialConsole {
     this.bytes.end();
   }
 
+  /** The first match at or after absolute offset `since` (within retained output). */
   private match(pattern: RegExp, since: number): RegExpExecArray | null {
     const flags = pattern.flags.replace('g', '').replace('y', '');
     const regexp = new RegExp(pattern.source, flags);
-    const match = regexp.exec(this.text.slice(since));
-    if (match) match.index += since;
+    // Pending waits search only the newest output (cheap); a new wait, the whole of it.
+    const recentStart = this.length - this.recent.length;
+    const from = Math.max(since, this.dropped);
+    const text = from >= recentStart ? this.recent.slice(from - recentStart) : this.output.slice(from - this.dropped);
+    const match = regexp.exec(text);
+    if (match) match.index += from;
     return match;
   }
 }

@@ -87,6 +87,11 @@ export async function ensureSnapshot(options: EnsureSnapshotOptions = {}): Promi
     path.join(root, `${key}.lock`),
     async () => {
       if (complete()) return { dir, key, cached: true };
+      // Temporaries of this key left by a holder of this lock that was killed outright
+      // (SIGKILL skips tmp-promise's exit hook): the lock is ours, so none is in use.
+      for (const entry of await fsp.readdir(root)) {
+        if (entry.startsWith(`${key}.tmp-`)) await fsp.rm(path.join(root, entry), { recursive: true, force: true });
+      }
       // Beside the entry (rename needs the same filesystem); tmp-promise removes it when
       // this process exits, even in the middle of a boot.
       const temporaryDir = await tmpDir({ tmpdir: root, prefix: `${key}.tmp-`, unsafeCleanup: true });

@@ -267,7 +267,7 @@ async function reportBootFailure(context: TestReporting, booting: Promise<Guest>
  */
 async function reportFailure(context: TestReporting, guest: Guest): Promise<void> {
   const { task } = context;
-  const path = saveTranscript(task.name.replace(/[^\w.-]+/g, '_').slice(0, 60) || 'guest', guest.serial.output);
+  const path = guest.saveTranscript(task.name.replace(/[^\w.-]+/g, '_').slice(0, 60) || 'guest');
   process.stderr.write(
     `\nhyve: console of the guest in failed test "${task.name}"${path ? ` (full transcript: ${path})` : ''}:\n` +
       `${tailLines(guest.serial.output, 30)}\n`,

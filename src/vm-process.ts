@@ -14,7 +14,7 @@ import type { ChildConfig, ChildMessage, ParentMessage, RestoreChildConfig } fro
 export interface VmExit {
   outcome: ExitOutcome;
   code: number;
-  /** Why it ended, for errors (empty for a clean poweroff). */
+  /** Why it ended, for errors (empty for a clean poweroff; `halted: ...` for a halt, every vCPU in `cli; hlt`). */
   message: string;
   /** Set when the child process itself died (crash, SIGKILL) rather than the guest ending. */
   signal?: NodeJS.Signals | null;
@@ -52,7 +52,9 @@ interface VmProcessEvents {
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.js');
 
 function forkChild(): ChildProcess {
-  return fork(childScript, [], {
+  // Our pid: the child checks that it still has this parent once it has asked the kernel
+  // to kill it when the parent dies (PR_SET_PDEATHSIG, src/child.ts).
+  return fork(childScript, [String(process.pid)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });

@@ -52,6 +52,20 @@ describe('the loader refuses bad kernels and initrds', () => {
     expect(error.message).toMatch(/truncated|beyond the end|corrupt/i);
   });
 
+  test('a relocatable bzImage whose pref_address wraps around the address space', async () => {
+    const image = Buffer.from(readFileSync(defaults.kernel));
+    // No compression magic: the host leaves the payload to the kernel's own decompressor,
+    // the path that places the image at pref_address.
+    const payload = (image[0x1f1]! + 1) * 512 + image.readUInt32LE(0x248);
+    image[payload] = 0;
+    image[0x234] = 1; // relocatable_kernel
+    image.writeBigUInt64LE(0xffff_ffff_ffe0_0000n, 0x258); // pref_address
+    const error = await startError({ kernel: tempFile('wrapping-bzImage', image), memoryMiB: 64 });
+    // Before: aligning it wrapped to 0 and the kernel was loaded over the boot area.
+    expect(error.code).toBe('HYVE_BAD_KERNEL');
+    expect(error.message).toMatch(/pref_address 0xffffffffffe00000 .* wraps around the address space/);
+  });
+
   test('a corrupt compressed initrd', async () => {
     const gzipHeaderThenJunk = Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.alloc(4096, 0x5a)]);
     const error = await startError({ kernel: buildGuest('pci'), initrd: tempFile('bad-initrd.gz', gzipHeaderThenJunk) });

@@ -10,25 +10,14 @@ import { closeSync, copyFileSync, linkSync, mkdtempSync, openSync, readFileSync,
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { startVm, VmProcess, VmStartError } from 'hyve';
-import { buildGuest } from './helpers/guests.js';
+import { VmProcess, VmStartError } from 'hyve';
+import { buildGuest, snapshotUartGuest } from './helpers/guests.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-snapshot-fields-'));
 const snapshotDir = path.join(work, 'uart');
 
 beforeAll(async () => {
-  // The UART guest waits for a line of input: a quiet point to snapshot at.
-  const vm = startVm({ kernel: buildGuest('uart'), memoryMiB: 64 });
-  let text = '';
-  await new Promise<void>((resolve) => {
-    vm.on('console', (_port, data) => {
-      text += data.toString('latin1');
-      if (text.includes('type a line')) resolve();
-    });
-  });
-  await vm.snapshot(snapshotDir);
-  vm.kill();
-  await vm.exited;
+  await snapshotUartGuest(snapshotDir);
 }, 120_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -222,5 +211,14 @@ describe('an impossible machine in the header is a bad snapshot, not a bad confi
     h.writeBigInt64LE(statSync(memory, { bigint: true }).mtimeNs, at + 8);
     writeState(dir, file);
     await expectRefused(dir, /does not describe a valid machine: guest memory must be a multiple of 2 MiB/);
+  });
+});
+
+describe('state.bin is read with a cap that follows from what it can hold', () => {
+  test('a sparse 3 GiB state.bin is refused before anything is read or allocated', async () => {
+    const dir = damaged(() => {});
+    truncateSync(path.join(dir, 'state.bin'), 3 * 2 ** 30);
+    // Before: read whole (3 GiB of memory) and only then found corrupt.
+    await expectRefused(dir, /snapshot state file .*state\.bin is 3072 MiB, more than the 26 MiB accepted/);
   });
 });

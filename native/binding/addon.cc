@@ -9,7 +9,12 @@
 #include "vmm/machine.h"
 
 #include <napi.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -420,7 +425,29 @@ Napi::Value smbiosTables(const Napi::CallbackInfo& info) {
   }
 }
 
+// dieWithParent(parentPid): the kernel SIGKILLs this process when its parent goes
+// (PR_SET_PDEATHSIG), even while native code blocks or the process is stopped, where the
+// JavaScript 'disconnect' and signal handlers never run. Returns false if the parent
+// (parentPid) has already gone: the caller exits. Linux sends the signal when the parent
+// *thread* that forked this process ends; VM processes are forked from a Node thread that
+// owns them, so that is when they should end too.
+Napi::Value dieWithParent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "dieWithParent(parentPid: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+    Napi::Error::New(env, std::string("prctl(PR_SET_PDEATHSIG): ") + std::strerror(errno)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  // The parent may have died before the prctl() (no signal then): its orphan has been
+  // re-parented, so the parent pid no longer matches.
+  return Napi::Boolean::New(env, ::getppid() == info[0].As<Napi::Number>().Int32Value());
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("dieWithParent", Napi::Function::New(env, dieWithParent));
   exports.Set("Vm", VmObject::define(env));
   exports.Set("inspectSnapshot", Napi::Function::New(env, inspectSnapshot));
   exports.Set("version", Napi::String::New(env, hyve::snapshot::hyveVersion()));

@@ -40,42 +40,34 @@ uint32_t readLe32(const uint8_t* p) {
   throw DecompressError(std::string(compressionName(format)) + " stream is truncated");
 }
 
-// Grows the caller's vector as a decoder produces output and enforces the size limit.
-// The vector is trimmed to the bytes actually produced when this goes out of scope.
+// The caller's buffer as a decoder sees it: writable space, and the size limit enforced
+// as output is committed.
 class Output {
  public:
-  Output(std::vector<uint8_t>& out, uint64_t limit, uint64_t sizeHint, Compression format)
-      : out_(out), filled_(out.size()), limit_(limit), format_(format) {
-    if (sizeHint != 0) out_.resize(filled_ + std::min(sizeHint, limit_ > filled_ ? limit_ - filled_ : 0) + 1);
-  }
+  Output(ReservedBuffer& out, uint64_t limit, Compression format) : out_(out), limit_(limit), format_(format) {}
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
-  ~Output() { out_.resize(filled_); }
 
   // Writable space after the produced bytes: at least `minimum` bytes. May reach past the
-  // limit so that a stream which overshoots is caught by commit().
+  // limit (by decodeBuffer()'s slack) so that a stream which overshoots is caught by commit().
   std::span<uint8_t> spare(size_t minimum = 1) {
-    if (out_.size() - filled_ < minimum) {
-      uint64_t wanted = std::max<uint64_t>({filled_ + minimum, out_.size() * 2, filled_ + layout::MiB});
-      wanted = std::min<uint64_t>(wanted, std::max<uint64_t>(limit_ + 1, filled_ + minimum));
-      out_.resize(wanted);
-    }
-    return {out_.data() + filled_, out_.size() - filled_};
+    auto space = out_.spare();
+    if (space.size() < minimum) overLimit();
+    return space;
   }
 
   void commit(size_t produced) {
-    filled_ += produced;
-    if (filled_ > limit_) {
-      throw DecompressError(std::string(compressionName(format_)) + " data expands beyond the " +
-                            std::to_string(limit_ / layout::MiB) + " MiB limit");
-    }
+    out_.commit(produced);
+    if (out_.size() > limit_) overLimit();
   }
 
-  size_t filled() const { return filled_; }
-
  private:
-  std::vector<uint8_t>& out_;
-  size_t filled_;
+  [[noreturn]] void overLimit() const {
+    throw DecompressError(std::string(compressionName(format_)) + " data expands beyond the " +
+                          std::to_string(limit_ / layout::MiB) + " MiB limit");
+  }
+
+  ReservedBuffer& out_;
   uint64_t limit_;
   Compression format_;
 };
@@ -237,12 +229,14 @@ Compression detectCompression(std::span<const uint8_t> data) {
 
 bool canDecompress(Compression format) { return format != Compression::None && format != Compression::Lzo; }
 
-size_t decodeStream(Compression format, std::span<const uint8_t> input, std::vector<uint8_t>& out, uint64_t limit,
-                    uint64_t sizeHint) {
+ReservedBuffer decodeBuffer(uint64_t limit) { return ReservedBuffer(limit + kLz4LegacyBlockBytes + 1); }
+
+size_t decodeStream(Compression format, std::span<const uint8_t> input, ReservedBuffer& out, uint64_t limit) {
   if (detectCompression(input) != format || !canDecompress(format)) {
     throw DecompressError(std::string("no ") + compressionName(format) + " stream to decode");
   }
-  Output output(out, limit, sizeHint, format);
+  if (out.capacity() < limit + kLz4LegacyBlockBytes + 1) throw DecompressError("output buffer smaller than its limit (use decodeBuffer)");
+  Output output(out, limit, format);
   switch (format) {
     case Compression::Gzip: return decodeGzip(input, output);
     case Compression::Xz:

@@ -2,6 +2,7 @@
 
 #include "boot/kernel_image.h"
 #include "util/error.h"
+#include "util/file.h"
 
 #include <algorithm>
 #include <chrono>
@@ -62,7 +63,7 @@ std::optional<size_t> cpioArchiveEnd(std::span<const uint8_t> data, size_t start
   return pos;
 }
 
-void padTo4(std::vector<uint8_t>& out) { out.resize(align4(out.size()), 0); }
+void padTo4(ReservedBuffer& out) { out.appendFill(align4(out.size()) - out.size(), 0); }
 
 }  // namespace
 
@@ -71,11 +72,15 @@ InitrdImage unpackInitrd(std::vector<uint8_t> file, const std::string& name, uin
   image.fileBytes = file.size();
   auto passThrough = [&](std::string compression) {
     image.compression = std::move(compression);
-    image.data = std::move(file);
+    image.original = std::move(file);
+    image.unpacked.reset();
     return std::move(image);
   };
   std::span<const uint8_t> data(file);
-  std::vector<uint8_t> out;
+  // Address space for the limit, memory only for what is written: each piece appends
+  // without touching the ones before it, so the cost is linear in the bytes produced.
+  ReservedBuffer& out = image.unpacked;
+  out = decodeBuffer(limit);
   std::vector<std::string> formats;
   Compression lastFormat = Compression::None;
   size_t pos = 0;
@@ -115,19 +120,19 @@ InitrdImage unpackInitrd(std::vector<uint8_t> file, const std::string& name, uin
     if (out.size() + (*end - pos) > limit) {
       throw Error(ErrorCode::BadInitrd, name + ": unpacked initramfs exceeds the " + std::to_string(limit / layout::MiB) + " MiB limit");
     }
-    out.insert(out.end(), data.begin() + pos, data.begin() + *end);
+    out.append(data.subspan(pos, *end - pos));
     padTo4(out);
     lastFormat = Compression::None;
     pos = *end;
   }
   if (formats.empty()) return passThrough("none");
-  image.data = std::move(out);
+  image.isUnpacked = true;
   for (const auto& format : formats) image.compression += (image.compression.empty() ? "" : "+") + format;
   return image;
 }
 
 InitrdImage loadInitrd(const std::string& path, uint64_t limit) {
-  return unpackInitrd(readWholeFile(path, "initrd", ErrorCode::BadInitrd, limit), path, limit);
+  return unpackInitrd(readRegularFile(path, "initrd", ErrorCode::BadInitrd, limit), path, limit);
 }
 
 }  // namespace hyve::boot

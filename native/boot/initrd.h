@@ -14,10 +14,15 @@
 namespace hyve::boot {
 
 struct InitrdImage {
-  std::vector<uint8_t> data;   // what the guest receives
+  std::vector<uint8_t> original;  // the file as read, when it is passed through unchanged
+  ReservedBuffer unpacked;        // the unpacked cpio, when any part was compressed
+  bool isUnpacked = false;
   std::string compression;     // "none", a format name, or several joined by '+' ("gzip+zstd")
   uint64_t fileBytes = 0;
   double decompressMs = 0;
+
+  // What the guest receives.
+  std::span<const uint8_t> data() const { return isUnpacked ? unpacked.bytes() : std::span<const uint8_t>(original); }
 };
 
 // Unpacks `file` (already read). Data with no compressed part, or that is not an
@@ -26,7 +31,8 @@ struct InitrdImage {
 // Throws Error(BadInitrd) naming `name` for corrupt compressed data or junk between pieces.
 InitrdImage unpackInitrd(std::vector<uint8_t> file, const std::string& name, uint64_t limit = kMaxDecompressedBytes);
 
-// Reads `path` and unpacks it. Throws Error(BadInitrd) if it cannot be read.
+// Reads `path` and unpacks it. Throws Error(BadInitrd) if it cannot be read, or if the
+// file or what it unpacks to is larger than `limit` (the loader passes the guest's RAM).
 InitrdImage loadInitrd(const std::string& path, uint64_t limit = kMaxDecompressedBytes);
 
 }  // namespace hyve::boot

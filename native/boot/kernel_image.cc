@@ -1,15 +1,11 @@
 #include "boot/kernel_image.h"
 
 #include "core/layout.h"
-#include "util/unique_fd.h"
+#include "util/file.h"
 
 #include <elf.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -66,29 +62,6 @@ std::optional<uint32_t> findPvhEntry(std::span<const uint8_t> notes) {
 }
 
 }  // namespace
-
-std::vector<uint8_t> readWholeFile(const std::string& path, const char* what, ErrorCode code, uint64_t maxBytes) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) throwErrno(code, std::string("cannot open ") + what + " " + path);
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) throwErrno(code, std::string("cannot stat ") + what + " " + path);
-  if (S_ISDIR(info.st_mode)) throw Error(code, std::string(what) + " " + path + " is a directory");
-  if (static_cast<uint64_t>(info.st_size) > maxBytes) {
-    throw Error(code, std::string(what) + " " + path + " is " + std::to_string(info.st_size / layout::MiB) +
-                          " MiB, more than the " + std::to_string(maxBytes / layout::MiB) + " MiB accepted");
-  }
-  std::vector<uint8_t> data(static_cast<size_t>(info.st_size));
-  size_t filled = 0;
-  while (filled < data.size()) {
-    ssize_t n = ::read(fd.get(), data.data() + filled, data.size() - filled);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throwErrno(code, std::string("cannot read ") + what + " " + path);
-    if (n == 0) break;  // the file shrank while we read it
-    filled += static_cast<size_t>(n);
-  }
-  data.resize(filled);
-  return data;
-}
 
 bool looksLikeElf(std::span<const uint8_t> image) {
   return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
@@ -194,7 +167,7 @@ const char* kernelPathName(KernelPath path) {
 namespace {
 
 // Unpacks a bzImage's payload into kernel.vmlinux, or records why the guest must do it.
-void unpackBzImage(KernelImage& kernel, const std::string& name) {
+void unpackBzImage(KernelImage& kernel, const std::string& name, uint64_t limit) {
   auto payload = std::span<const uint8_t>(kernel.file).subspan(kernel.bzImage->payloadOffset, kernel.bzImage->payloadBytes);
   kernel.compression = detectCompression(payload);
   kernel.path = KernelPath::GuestDecompressor;
@@ -206,13 +179,14 @@ void unpackBzImage(KernelImage& kernel, const std::string& name) {
     kernel.fallbackReason = std::string("the host has no ") + compressionName(kernel.compression) + " decoder";
     return;
   }
-  // Most formats are followed by the uncompressed size (le32); gzip carries it inside.
+  // Most formats are followed by the uncompressed size (le32); gzip carries it inside. It
+  // is only checked afterwards: nothing is allocated on a file's say-so.
   uint32_t trailer = payload.size() >= 4 ? readAt<uint32_t>(payload, payload.size() - 4) : 0;
   auto started = std::chrono::steady_clock::now();
   size_t consumed = 0;
   try {
-    consumed = decodeStream(kernel.compression, payload, kernel.vmlinux, kMaxDecompressedBytes,
-                            trailer <= kMaxDecompressedBytes ? trailer : 0);
+    kernel.vmlinux = decodeBuffer(limit);
+    consumed = decodeStream(kernel.compression, payload, kernel.vmlinux, limit);
   } catch (const DecompressError& e) {
     badKernel(name, std::string("bzImage payload cannot be decompressed: ") + e.what());
   }
@@ -226,19 +200,19 @@ void unpackBzImage(KernelImage& kernel, const std::string& name) {
     kernel.path = KernelPath::HostDecompressed;
   } catch (const Error& e) {
     kernel.fallbackReason = std::string("decompressed payload is not a loadable vmlinux (") + e.what() + ")";
-    std::vector<uint8_t>().swap(kernel.vmlinux);
+    kernel.vmlinux.reset();
   }
 }
 
 }  // namespace
 
-KernelImage openKernel(const std::string& path) {
+KernelImage openKernel(const std::string& path, uint64_t limit) {
   KernelImage kernel;
-  kernel.file = readWholeFile(path, "kernel", ErrorCode::BadKernel, kMaxKernelFileBytes);
+  kernel.file = readRegularFile(path, "kernel", ErrorCode::BadKernel, kMaxKernelFileBytes);
   kernel.bzImage = parseBzImage(kernel.file, path);
   if (kernel.bzImage) {
     kernel.format = "bzImage";
-    unpackBzImage(kernel, path);
+    unpackBzImage(kernel, path, limit);
     return kernel;
   }
   if (!looksLikeElf(kernel.file)) {

@@ -15,10 +15,6 @@
 
 namespace hyve::boot {
 
-// The whole file, or Error(code) naming the path and the errno text. Files over `maxBytes`
-// are refused (Error(code)) rather than read.
-std::vector<uint8_t> readWholeFile(const std::string& path, const char* what, ErrorCode code, uint64_t maxBytes);
-
 struct ElfLoadSegment {
   uint64_t fileOffset;
   uint64_t fileBytes;
@@ -61,17 +57,18 @@ struct KernelImage {
   KernelPath path = KernelPath::Elf;
   std::string fallbackReason;      // why a bzImage is left to its own decompressor
   std::vector<uint8_t> file;
-  std::vector<uint8_t> vmlinux;    // the decompressed payload, on the host-decompressed path
+  ReservedBuffer vmlinux;          // the decompressed payload, on the host-decompressed path
   std::optional<BzImageInfo> bzImage;
   std::optional<ElfKernel> elf;    // describes elfBytes(), unless the guest decompresses
   double decompressMs = 0;
 
   std::span<const uint8_t> elfBytes() const {
-    return path == KernelPath::HostDecompressed ? std::span<const uint8_t>(vmlinux) : std::span<const uint8_t>(file);
+    return path == KernelPath::HostDecompressed ? vmlinux.bytes() : std::span<const uint8_t>(file);
   }
 };
 
-// Throws Error(BadKernel) for a missing, unreadable, unrecognised, truncated or corrupt file.
-KernelImage openKernel(const std::string& path);
+// Throws Error(BadKernel) for a missing, unreadable, unrecognised, truncated or corrupt file,
+// or one whose payload unpacks to more than `limit` bytes (the loader passes the guest's RAM).
+KernelImage openKernel(const std::string& path, uint64_t limit = kMaxDecompressedBytes);
 
 }  // namespace hyve::boot

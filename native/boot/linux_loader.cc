@@ -86,9 +86,17 @@ PlacedKernel loadSelfDecompressing(const GuestMemory& memory, const KernelImage&
   const SetupHeader& h = bz.header;
   uint64_t preferred = h.prefAddress >= layout::kHighRamStart ? h.prefAddress : layout::kKernelLoad;
   uint64_t alignment = std::has_single_bit(h.kernelAlignment) ? h.kernelAlignment : 2 * layout::MiB;
+  auto code = std::span<const uint8_t>(kernel.file).subspan(bz.protectedModeOffset);
+  // pref_address comes from the file: aligning it, or adding the code or init_size to it,
+  // must not wrap past 2^64 (that loaded the kernel at guest-physical 0). The ELF path
+  // refuses such segments the same way.
+  uint64_t span = std::max<uint64_t>(code.size(), h.initSize);
+  if (preferred > UINT64_MAX - (alignment - 1) - span) {
+    throw Error(ErrorCode::BadKernel, name + ": bzImage pref_address " + hex(h.prefAddress) + " with its " + std::to_string(span) +
+                                          " bytes wraps around the address space");
+  }
   uint64_t load = h.relocatableKernel ? alignUp(preferred, alignment) : layout::kHighRamStart;
   uint64_t runtime = h.relocatableKernel ? load : preferred;
-  auto code = std::span<const uint8_t>(kernel.file).subspan(bz.protectedModeOffset);
   uint64_t start = std::min(load, runtime);
   uint64_t end = std::max(load + code.size(), runtime + h.initSize);
   requireRam(memory, name, start, end);
@@ -178,10 +186,14 @@ uint64_t placeInitrd(const GuestMemory& memory, const KernelImage& kernel, uint6
   return alignDown(ceiling - size, kPageBytes);
 }
 
+// The most a kernel payload or an initrd may unpack to: what the guest's RAM could hold
+// (anything larger cannot be loaded anyway), and never past the decompression-bomb cap.
+uint64_t unpackLimit(const GuestMemory& memory) { return std::min<uint64_t>(memory.totalBytes(), kMaxDecompressedBytes); }
+
 }  // namespace
 
 LoadedLinux loadLinux(const GuestMemory& memory, const BootConfig& config) {
-  KernelImage kernel = openKernel(config.kernelPath);
+  KernelImage kernel = openKernel(config.kernelPath, unpackLimit(memory));
   LoadedLinux loaded;
   BootReport& report = loaded.report;
   report.kernelFormat = kernel.format;
@@ -215,19 +227,21 @@ LoadedLinux loadLinux(const GuestMemory& memory, const BootConfig& config) {
   report.entryAddress = pvh ? report.pvhEntry : placed.entry;
   report.protocol = pvh ? "pvh" : "linux64";
   // The loaded bytes are in guest RAM now; free them before reading a possibly large initrd.
-  std::vector<uint8_t>().swap(kernel.vmlinux);
+  kernel.vmlinux.reset();
   std::vector<uint8_t>().swap(kernel.file);
 
   if (!config.initrdPath.empty()) {
-    // Capped only against bombs: an initrd too big for this VM gets placeInitrd's message.
-    InitrdImage initrd = loadInitrd(config.initrdPath, kMaxDecompressedBytes);
+    // Capped at what the guest's RAM could hold: an initrd that still does not fit gets
+    // placeInitrd's message.
+    InitrdImage initrd = loadInitrd(config.initrdPath, unpackLimit(memory));
     report.initrdFileBytes = initrd.fileBytes;
     report.initrdCompression = initrd.compression;
     report.initrdDecompressMs = initrd.decompressMs;
-    report.initrdSize = initrd.data.size();
-    if (!initrd.data.empty()) {
-      report.initrdAddress = placeInitrd(memory, kernel, placed.end, initrd.data.size(), config.initrdPath);
-      if (!memory.write(report.initrdAddress, initrd.data.data(), initrd.data.size())) {
+    std::span<const uint8_t> data = initrd.data();
+    report.initrdSize = data.size();
+    if (!data.empty()) {
+      report.initrdAddress = placeInitrd(memory, kernel, placed.end, data.size(), config.initrdPath);
+      if (!memory.write(report.initrdAddress, data.data(), data.size())) {
         throw Error(ErrorCode::Internal, "initrd placement outside guest RAM");
       }
     }

@@ -127,6 +127,11 @@ class Vcpu {
   // What PC firmware leaves behind before an OS loader runs: LINT0 = ExtINT,
   // LINT1 = NMI, x87/SSE control words at their defaults.
   virtual void applyFirmwareDefaults() = 0;
+  // True if only another vCPU (an NMI, INIT or SIPI) can make this one run again: it sits
+  // in HLT with interrupts disabled (RFLAGS.IF clear) and no NMI or SMI pending, or it
+  // is an AP not started yet (waiting for INIT or SIPI). Call on the vCPU's thread, outside run() (a run() that returned
+  // Interrupted leaves it in that state).
+  virtual bool waitsOnOtherVcpus() const = 0;
   // Instruction breakpoints (at most 4, guest-virtual) that stop run() with Kind::Breakpoint.
   // An empty list removes them.
   virtual void setBreakpoints(std::span<const uint64_t> addresses) = 0;

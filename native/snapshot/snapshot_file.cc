@@ -2,6 +2,7 @@
 
 #include "snapshot/state_io.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "util/mapping.h"
 
 #include <fcntl.h>
@@ -48,6 +49,37 @@ void writeAll(int fd, const uint8_t* data, size_t length, off_t offset, const st
     offset += n;
   }
 }
+
+// A file written under a temporary name and renamed into place: removed again if anything
+// fails before the rename (a full disk must not leave *.tmp-<pid> files behind).
+class TemporaryFile {
+ public:
+  TemporaryFile(std::string finalPath, mode_t mode)
+      : finalPath_(std::move(finalPath)), path_(finalPath_ + ".tmp-" + std::to_string(::getpid())) {
+    fd_ = UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (!fd_.valid()) writeFailed(path_);
+  }
+  TemporaryFile(const TemporaryFile&) = delete;
+  TemporaryFile& operator=(const TemporaryFile&) = delete;
+  ~TemporaryFile() {
+    if (!committed_) ::unlink(path_.c_str());
+  }
+
+  int fd() const { return fd_.get(); }
+  const std::string& path() const { return path_; }
+  // Closes the file and renames it to its final name.
+  void commit() {
+    fd_.reset();
+    if (::rename(path_.c_str(), finalPath_.c_str()) < 0) writeFailed(finalPath_);
+    committed_ = true;
+  }
+
+ private:
+  std::string finalPath_;
+  std::string path_;
+  UniqueFd fd_;
+  bool committed_ = false;
+};
 
 bool allZero(const uint8_t* data, size_t length) {
   static const uint8_t zeros[kBlock] = {};
@@ -131,10 +163,9 @@ FileIdentity identify(const std::string& path) {
 }
 
 MemoryFileInfo writeMemoryFile(const std::string& dir, std::span<const uint8_t> memory) {
-  std::string path = joinPath(dir, kMemoryFile);
-  std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) writeFailed(temporary);
+  TemporaryFile file(joinPath(dir, kMemoryFile), 0644);
+  const std::string& temporary = file.path();
+  int fd = file.fd();
   MemoryFileInfo info;
   info.bytes = memory.size();
   uLong sum = crc32_z(0, nullptr, 0);
@@ -145,19 +176,18 @@ MemoryFileInfo writeMemoryFile(const std::string& dir, std::span<const uint8_t> 
     const uint8_t* block = memory.data() + offset;
     sum = crc32_z(sum, block, length);
     if (allZero(block, length)) continue;
-    writeAll(fd.get(), block, length, static_cast<off_t>(offset), temporary);
+    writeAll(fd, block, length, static_cast<off_t>(offset), temporary);
     info.allocatedBytes += length;
   }
-  if (::ftruncate(fd.get(), static_cast<off_t>(memory.size())) < 0) writeFailed(temporary);
+  if (::ftruncate(fd, static_cast<off_t>(memory.size())) < 0) writeFailed(temporary);
   info.crc32 = static_cast<uint32_t>(sum);
   // Read-only: restored guests map this file privately, and an in-place change would
   // show through in every page they have not written yet.
-  ::fchmod(fd.get(), 0444);
+  ::fchmod(fd, 0444);
   struct stat st {};
-  if (::fstat(fd.get(), &st) < 0) writeFailed(temporary);
+  if (::fstat(fd, &st) < 0) writeFailed(temporary);
   info.mtimeNs = mtimeNs(st);
-  fd.reset();
-  if (::rename(temporary.c_str(), path.c_str()) < 0) writeFailed(path);
+  file.commit();
   return info;
 }
 
@@ -178,33 +208,19 @@ uint64_t writeStateFile(const std::string& dir, const Header& header, const std:
   section(kEndSection, {});
 
   std::string path = joinPath(dir, kStateFile);
-  std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444));
-  if (!fd.valid()) writeFailed(temporary);
-  writeAll(fd.get(), out.data().data(), out.data().size(), 0, temporary);
-  fd.reset();
-  if (::rename(temporary.c_str(), path.c_str()) < 0) writeFailed(path);
+  if (out.data().size() > kMaxStateFileBytes) {
+    throw Error(ErrorCode::Internal, "snapshot state is " + std::to_string(out.data().size()) +
+                                         " bytes, more than a restore accepts (" + std::to_string(kMaxStateFileBytes) + ")");
+  }
+  TemporaryFile file(path, 0444);
+  writeAll(file.fd(), out.data().data(), out.data().size(), 0, file.path());
+  file.commit();
   return out.data().size();
 }
 
 StateFile readStateFile(const std::string& dir) {
   std::string path = joinPath(dir, kStateFile);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    throwErrno(ErrorCode::BadSnapshot, "cannot open snapshot " + path + (errno == ENOENT ? " (not a hyve snapshot directory, or an incomplete one)" : ""));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) < 0) throwErrno(ErrorCode::BadSnapshot, "cannot stat " + path);
-  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = ::read(fd.get(), bytes.data() + got, bytes.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throwErrno(ErrorCode::BadSnapshot, "cannot read " + path);
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  bytes.resize(got);
+  std::vector<uint8_t> bytes = readRegularFile(path, "snapshot state file", ErrorCode::BadSnapshot, kMaxStateFileBytes);
 
   StateReader in(bytes, path);
   auto magic = in.bytes(sizeof kMagic);
@@ -245,10 +261,8 @@ StateFile readStateFile(const std::string& dir) {
 
 UniqueFd openMemoryFile(const std::string& dir, const Header& header, bool verify) {
   std::string path = joinPath(dir, kMemoryFile);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) throwErrno(ErrorCode::BadSnapshot, "cannot open the snapshot's memory file " + path);
   struct stat st {};
-  if (::fstat(fd.get(), &st) < 0) throwErrno(ErrorCode::BadSnapshot, "cannot stat " + path);
+  UniqueFd fd = openRegularFile(path, "snapshot memory file", ErrorCode::BadSnapshot, &st);
   if (header.memoryFileBytes != header.memoryBytes) {
     throw Error(ErrorCode::BadSnapshot, "snapshot " + dir + " describes " + std::to_string(header.memoryBytes) +
                                             " bytes of guest memory but a memory file of " +

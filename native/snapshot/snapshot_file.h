@@ -16,6 +16,19 @@ constexpr uint32_t kFormatVersion = 2;  // 2: device state saved field by field,
 constexpr const char* kStateFile = "state.bin";
 constexpr const char* kMemoryFile = "memory.bin";
 
+// The most state.bin can hold, from what goes into it: a header (two paths and a command
+// line), per vCPU its registers, MSRs, LAPIC and XSAVE area (7 KiB today; 256 KiB allows
+// for larger XSAVE layouts), the devices (a few KiB), and the console input the guest has
+// not read yet (capped when the snapshot is taken). readStateFile() refuses a larger file
+// before allocating anything for it.
+constexpr uint64_t kMaxHeaderBytes = 1 << 20;
+constexpr uint64_t kMaxVcpuStateBytes = 256 << 10;
+constexpr uint32_t kMaxSnapshotVcpus = 64;
+constexpr uint64_t kMaxDeviceStateBytes = 1 << 20;
+constexpr uint64_t kMaxPendingInputBytes = 4 << 20;  // per console port
+constexpr uint64_t kMaxStateFileBytes =
+    kMaxHeaderBytes + kMaxSnapshotVcpus * kMaxVcpuStateBytes + kMaxDeviceStateBytes + 2 * kMaxPendingInputBytes;
+
 // The hyve version this addon was built from (package.json); snapshots from any other
 // version are refused, since device and section layouts may differ between versions.
 const char* hyveVersion();

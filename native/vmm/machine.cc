@@ -162,6 +162,7 @@ void Machine::start(std::function<void(const MachineExit&)> onExit) {
   for (auto& runner : vcpus_) {
     runner->thread = std::thread([this, r = runner.get()] { runVcpu(*r); });
   }
+  haltWatch_ = std::thread([this] { watchForHalt(); });
 }
 
 double Machine::msSinceCreation() const {
@@ -201,6 +202,7 @@ MachineExit Machine::wait() {
     for (auto& runner : vcpus_) {
       if (runner->thread.joinable() && runner->thread.get_id() != std::this_thread::get_id()) runner->thread.join();
     }
+    if (haltWatch_.joinable() && haltWatch_.get_id() != std::this_thread::get_id()) haltWatch_.join();
   }
   return result;
 }

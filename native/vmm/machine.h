@@ -126,6 +126,8 @@ class Machine final : public MachineControl {
   void loadGuest();
   void createVcpus();
   void runVcpu(VcpuRunner& runner);
+  void watchForHalt();
+  void checkHalt(VcpuRunner& runner);
   bool handlePortIo(VcpuRunner& runner, const hv::VcpuExit& exit);
   bool handleMmio(VcpuRunner& runner, const hv::VcpuExit& exit);
   void finish(ExitOutcome outcome, std::string message);
@@ -165,6 +167,7 @@ class Machine final : public MachineControl {
   std::optional<MachineExit> exit_;
   std::function<void(const MachineExit&)> onExit_;
   std::atomic<bool> stopping_{false};
+  std::thread haltWatch_;  // asks each vCPU now and then whether it halted for good
   std::atomic<int64_t> firstRunNs_{-1};
   std::atomic<int64_t> firstConsoleNs_{-1};
   bool joined_ = false;

@@ -47,6 +47,10 @@ std::unique_ptr<snapshot::Snapshottable> Machine::makePendingInputSection() {
       [this](snapshot::StateWriter& out) {
         std::lock_guard lock(consoleMutex_);
         for (const auto& queue : pendingInput_) {
+          if (queue.size() > snapshot::kMaxPendingInputBytes) {
+            throw Error(ErrorCode::Internal, std::to_string(queue.size()) + " bytes of console input are waiting for the guest; a snapshot holds at most " +
+                                                 std::to_string(snapshot::kMaxPendingInputBytes));
+          }
           std::vector<uint8_t> bytes(queue.begin(), queue.end());
           out.blob("input", bytes);
         }

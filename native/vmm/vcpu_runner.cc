@@ -52,6 +52,7 @@ void Machine::runVcpu(VcpuRunner& runner) {
           if (!handleMmio(runner, exit)) return;
           break;
         case Kind::Interrupted:
+          if (runner.haltCheckDue.exchange(false)) checkHalt(runner);
           break;  // the loop condition decides
         case Kind::Breakpoint:
           break;  // hyve sets no breakpoints yet
@@ -107,6 +108,41 @@ void Machine::runVcpu(VcpuRunner& runner) {
   } catch (const std::exception& e) {
     finish(ExitOutcome::Error, std::string("vCPU ") + std::to_string(vcpu.id()) + ": " + e.what());
   }
+}
+
+// With the in-kernel LAPIC, a vCPU that executes `cli; hlt` sleeps inside KVM_RUN for
+// good: no exit reaches the run loop. Now and then this thread interrupts every vCPU, and
+// each checks itself (checkHalt). Once every vCPU has been found, twice in a row at the
+// same instruction, halted with interrupts disabled or not started (an AP), nothing can
+// wake any of them (only another vCPU could), and the VM ends as bhyve ends it: a halt,
+// reported as outcome poweroff.
+void Machine::watchForHalt() {
+  constexpr auto kInterval = std::chrono::milliseconds(500);
+  std::unique_lock lock(exitMutex_);
+  while (!exited_.wait_for(lock, kInterval, [this] { return exit_.has_value(); })) {
+    lock.unlock();
+    if (!pauseRequested_.load(std::memory_order_acquire)) {
+      for (auto& runner : vcpus_) {
+        runner->haltCheckDue.store(true);
+        runner->vcpu->requestStop();
+      }
+    }
+    lock.lock();
+  }
+}
+
+void Machine::checkHalt(VcpuRunner& runner) {
+  hv::Vcpu& vcpu = *runner.vcpu;
+  bool halted = vcpu.waitsOnOtherVcpus();
+  uint64_t rip = halted ? vcpu.registers().rip : 0;
+  uint32_t checks = halted ? (rip == runner.haltedRip ? runner.haltedChecks.load() + 1 : 1) : 0;
+  runner.haltedRip = rip;
+  runner.haltedChecks.store(checks);
+  for (const auto& other : vcpus_) {
+    if (other->haltedChecks.load() < 2) return;
+  }
+  runner.count("halt");
+  finish(ExitOutcome::Poweroff, "halted: every vCPU is in HLT with interrupts disabled or was never started (" + describeVcpu(vcpu) + ")");
 }
 
 bool Machine::handlePortIo(VcpuRunner& runner, const hv::VcpuExit& exit) {

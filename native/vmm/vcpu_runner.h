@@ -6,6 +6,7 @@
 #include "hv/quirks.h"
 #include "vmm/machine.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,13 @@ struct Machine::VcpuRunner {
     std::string name;  // looked up once, when the device is first seen
   };
   std::unordered_map<const BusDevice*, Accesses> portIo, mmio;
+
+  // Halt detection (Machine::watchForHalt): set by the watch thread, which then interrupts
+  // the vCPU; the vCPU's own thread checks and records how many checks in a row found it
+  // halted with interrupts disabled at the same RIP.
+  std::atomic<bool> haltCheckDue{false};
+  std::atomic<uint32_t> haltedChecks{0};
+  uint64_t haltedRip = 0;
 
   void count(const std::string& key) {
     std::lock_guard lock(mutex);

@@ -59,18 +59,33 @@ export interface ConsoleOptions {
   onEscape: () => void;
 }
 
-/** Opens a pseudo-terminal through util-linux script(1) and returns its slave's path. */
-async function openPty(): Promise<{ path: string; child: ChildProcess }> {
+/** A word for sh(1): single-quoted. */
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Opens a pseudo-terminal through util-linux script(1) and returns its slave's path. If
+ * `link` is given, the helpers remove it (when it still points at this pty) once they end.
+ */
+async function openPty(link?: string): Promise<{ path: string; child: ChildProcess }> {
   // script(1) holds the pty's master side and relays it to its stdin/stdout; the command it
   // runs puts the slave in raw mode, prints the slave's name, and keeps it open so a
   // terminal program can come and go. Node itself cannot open a pty (no ioctl).
-  const child = spawn('script', ['-q', '-f', '-E', 'never', '-c', 'stty raw -echo; tty; exec sleep 2147483647', '/dev/null'], {
+  // Nothing outlives hyve, even a SIGKILLed one (no JavaScript runs then): setpriv(1) has
+  // the kernel kill script(1) when hyve dies; its pty then hangs up, and SIGHUP ends the
+  // shell (which removes the link first) and its sleep.
+  const removeLink = link
+    ? `cleanup() { [ "$(readlink ${shellQuote(link)})" = "$pty" ] && rm -f ${shellQuote(link)}; exit 0; }; trap cleanup HUP TERM; `
+    : '';
+  const command = `stty raw -echo; pty=$(tty); echo "$pty"; ${removeLink}sleep 2147483647 & wait`;
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'script', '-q', '-f', '-E', 'never', '-c', command, '/dev/null'], {
     stdio: ['pipe', 'pipe', 'ignore'],
   });
   const spawned = once(child, 'spawn').then(
     () => undefined,
     (error: Error) => {
-      throw new Error(`autopty needs util-linux script(1): ${error.message}`);
+      throw new Error(`autopty needs util-linux script(1) and setpriv(1): ${error.message}`);
     },
   );
   await spawned;
@@ -229,7 +244,7 @@ export class Console {
   }
 
   private async openAutopty(port: number, link: string | undefined): Promise<Endpoint> {
-    const { path, child } = await openPty();
+    const { path, child } = await openPty(link);
     if (link) {
       rmSync(link, { force: true });
       symlinkSync(path, link);

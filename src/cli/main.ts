@@ -4,10 +4,11 @@
  * 0 poweroff or halt, 1 error, 2 reboot, 3 triple fault.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ensureDefaultGuest, fetchDebianKernel, defaultCacheDir } from '../fixtures/index.js';
 import { progressRenderer } from '../progress.js';
+import { notRegularFile } from '../input-file.js';
 import { packageRoot } from '../paths.js';
 import { VmProcess, VmStartError, type VmExit } from '../vm-process.js';
 import { NotImplementedError, UsageError, parseArgs, type HyveArgs } from './args.js';
@@ -52,8 +53,8 @@ function version(): string {
 }
 
 function checkFile(file: string, what: string): void {
-  if (!existsSync(file)) throw new UsageError(`${what} ${file} does not exist`);
-  if (!statSync(file).isFile()) throw new UsageError(`${what} ${file} is not a regular file`);
+  const problem = notRegularFile(file);
+  if (problem !== undefined) throw new UsageError(`${what} ${file} ${problem}`);
 }
 
 /** Writes the pid file as xhyve does (refusing to overwrite one) and returns its remover. */

@@ -1,6 +1,7 @@
 /* Ways for a guest to end the VM, picked by the kernel command line:
  * "poweroff" (ACPI S5), "reboot" (reset register 0xcf9), "i8042-reset" (keyboard
- * controller pulse), "triple-fault" (#UD with an empty IDT), "halt" (cli; hlt). */
+ * controller pulse), "triple-fault" (#UD with an empty IDT), "halt" (cli; hlt), or not
+ * at all: "sleep" (sti; hlt with nothing to wake it, so it sleeps until the host ends it). */
 #include "runtime/guest.h"
 
 struct __attribute__((packed)) idt_ptr { uint16_t limit; uint64_t base; };
@@ -33,6 +34,10 @@ void guest_main(void* boot_params) {
   }
   if (has_word(cmdline, "halt")) {
     for (;;) __asm__ volatile("cli; hlt");
+  }
+  if (has_word(cmdline, "sleep")) {
+    serial_puts("hyve-guest: sleeping\n");
+    for (;;) __asm__ volatile("sti; hlt");
   }
   guest_poweroff();
 }

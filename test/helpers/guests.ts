@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startVm } from 'hyve';
 
 // Found from the package root, so this works from test/helpers and from its compiled copy.
 function packageRoot(): string {
@@ -73,4 +74,22 @@ export function buildGuestProgram(name: string): string {
     renameSync(partial, output);
   }
   return output;
+}
+
+/**
+ * Boots the 'uart' test guest, snapshots it into `dir` while it waits for a line of input
+ * (a quiet point), and ends it: a real snapshot in well under a second.
+ */
+export async function snapshotUartGuest(dir: string): Promise<void> {
+  const vm = startVm({ kernel: buildGuest('uart'), memoryMiB: 64 });
+  let text = '';
+  await new Promise<void>((resolve) => {
+    vm.on('console', (_port, data) => {
+      text += data.toString('latin1');
+      if (text.includes('type a line')) resolve();
+    });
+  });
+  await vm.snapshot(dir);
+  vm.kill();
+  await vm.exited;
 }

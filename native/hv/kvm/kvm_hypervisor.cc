@@ -407,6 +407,18 @@ void KvmVcpu::injectException(const ExceptionInjection& exception) {
   checkedIoctl(fd_.get(), KVM_SET_VCPU_EVENTS, "SET_VCPU_EVENTS", &events);
 }
 
+bool KvmVcpu::waitsOnOtherVcpus() const {
+  kvm_mp_state mp{};
+  checkedIoctl(fd_.get(), KVM_GET_MP_STATE, "GET_MP_STATE", &mp);
+  // An AP not started yet (waiting for INIT, or for the SIPI after it).
+  if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED || mp.mp_state == KVM_MP_STATE_INIT_RECEIVED) return true;
+  if (mp.mp_state != KVM_MP_STATE_HALTED) return false;
+  if (registers().rflags & (1u << 9)) return false;  // IF: an interrupt can still wake it
+  kvm_vcpu_events events{};
+  checkedIoctl(fd_.get(), KVM_GET_VCPU_EVENTS, "GET_VCPU_EVENTS", &events);
+  return !events.nmi.pending && !events.nmi.injected && !events.smi.pending;
+}
+
 void KvmVcpu::setBreakpoints(std::span<const uint64_t> addresses) {
   kvm_guest_debug debug{};
   if (!addresses.empty()) {

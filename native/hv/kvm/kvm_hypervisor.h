@@ -67,6 +67,7 @@ class KvmVcpu final : public Vcpu {
   std::optional<uint64_t> translate(uint64_t guestVirtual) const override;
   void applyFirmwareDefaults() override;
   void setBreakpoints(std::span<const uint64_t> addresses) override;
+  bool waitsOnOtherVcpus() const override;
   void saveState(snapshot::StateWriter& out) const override;
   void restoreState(snapshot::StateReader& in, std::chrono::nanoseconds elapsed) override;
 

@@ -2,7 +2,7 @@
 // is the queue's programming (size, ring addresses, features) and the first 64 KiB of a
 // 16 MiB guest RAM where the rings live. Whatever the input, the walker must return a
 // chain inside guest RAM or throw QueueError: ASan/UBSan catch anything else, and
-// libFuzzer's timeout catches a hang. Built and run by scripts/fuzz-virtqueue.sh.
+// libFuzzer's timeout catches a hang. Built and run by scripts/fuzz.sh.
 #include "core/guest_memory.h"
 #include "core/layout.h"
 #include "virtio/virtqueue.h"

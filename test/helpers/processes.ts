@@ -1,0 +1,11 @@
+/** Host processes in tests. */
+
+/** True while `pid` exists (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
