@@ -5,7 +5,7 @@
 import { appendFileSync, copyFileSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ensureDefaultGuest, DEFAULT_READY_MARKER, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
+import { ensureDefaultGuest, DEFAULT_READY_MARKER, NO_ECHO_ARG, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
 import {
   GuestError,
   INIT_REACHED,
@@ -488,15 +488,19 @@ export async function defaultGuest(options: Pick<BootGuestOptions, 'onProgress' 
 async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy }> {
   let kernel = options.kernel;
   let initrd = options.initrd;
+  let initArgs: string | undefined;
   if (kernel === undefined) {
     const defaults = await defaultGuest(options);
     kernel = defaults.kernel;
-    initrd ??= defaults.initrd;
+    if (initrd === undefined) {
+      initrd = defaults.initrd;
+      initArgs = NO_ECHO_ARG; // the default /init: a console without echo, for run()
+    }
   }
   const config: ChildConfig = {
     kernel: checkFile(kernel, 'kernel', 'HYVE_BAD_KERNEL'),
     initrd: initrd === undefined ? undefined : checkFile(initrd, 'initrd', 'HYVE_BAD_INITRD'),
-    cmdline: [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' '),
+    cmdline: [HYVE_KERNEL_ARGS, initArgs, options.cmdline].filter(Boolean).join(' '),
     memoryMiB: parseMemoryMiB(options.memory ?? DEFAULT_MEMORY_MIB),
     cpus: options.cpus ?? 1,
     ...(options.uuid === undefined ? {} : { uuid: checkUuid(options.uuid) }),

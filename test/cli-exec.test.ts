@@ -35,8 +35,6 @@ describe('bad command lines: a message on stderr, exit status 1', () => {
 
   test.each([
     ['virtio-net', '-s 2:0,virtio-net', /-s 2:0,virtio-net: PCI emulation 'virtio-net' is not implemented yet/],
-    ['virtio-blk', '-s 4,virtio-blk,disk.img', /'virtio-blk' is not implemented yet/],
-    ['virtio-rnd', '-s 5,virtio-rnd', /'virtio-rnd' is not implemented yet/],
     ['virtio-console', '-s 5,virtio-console', /'virtio-console' is not implemented yet/],
     ['virtio-tap', '-s 5,virtio-tap,tap0', /'virtio-tap' is not implemented yet/],
     ['ahci-hd', '-s 6,ahci-hd,disk.img', /'ahci-hd' is not implemented yet/],
