@@ -278,6 +278,9 @@ export class Guest implements AsyncDisposable {
     if (line.split('\n').some((part) => part.length > 4000)) {
       throw badConfig('run', `the command is too long for the console (${command.length} bytes); the tty line limit is about 3000`);
     }
+    // Not anchored at a line start: without echo the shell's prompt precedes the marker.
+    // An echoed line never matches: it has '%s' where the id goes.
+    const begin = new RegExp(`HYVE-BEGIN-${id}\\r?\\n`);
     const since = this.serial.length;
     this.serial.write(line);
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(30_000, 300_000);
@@ -289,6 +292,7 @@ export class Guest implements AsyncDisposable {
         // The command is still running and would swallow the next run()'s line: interrupt
         // it and check that the shell answers, or refuse every later run() saying why.
         const what = `run(${JSON.stringify(command)}) timed out after ${timeoutMs} ms`;
+        this.noteEcho(this.serial.slice(since), begin);
         if (await this.interrupt()) throw this.errorFor('timeout', `${what}; it was interrupted (^C) and the shell answers again`);
         this.unusable = this.errorFor(
           'unusable',
@@ -298,14 +302,20 @@ export class Guest implements AsyncDisposable {
       },
     );
     const sent = this.serial.slice(since, end.index);
-    // Whether the tty echoes input decides how interrupt() knows that ^C was acted on.
-    this.consoleEchoes = sent.includes("printf 'HYVE-BEGIN-%s");
-    // Not anchored at a line start: without echo the shell's prompt precedes the marker.
-    // An echoed line never matches: it has '%s' where the id goes.
-    const begin = new RegExp(`HYVE-BEGIN-${id}\\r?\\n`).exec(sent);
-    const start = begin ? since + begin.index + begin[0].length : since;
+    const started = begin.exec(sent);
+    this.noteEcho(sent, begin);
+    const start = started ? since + started.index + started[0].length : since;
     const output = this.serial.slice(start, end.index).replace(/\r\n/g, '\n');
     return { output, exitCode: Number(end[1]) };
+  }
+
+  /**
+   * Whether the tty echoes input decides how interrupt() knows that ^C was acted on: once
+   * the shell has printed a command's begin marker, its line was echoed before it or not.
+   */
+  private noteEcho(sent: string, begin: RegExp): void {
+    const started = begin.exec(sent);
+    if (started) this.consoleEchoes = sent.slice(0, started.index).includes("printf 'HYVE-BEGIN-%s");
   }
 
   /**
