@@ -5,6 +5,7 @@
 #include "core/io_bus.h"
 #include "hv/quirks.h"
 #include "vmm/machine.h"
+#include "vmm/profiler.h"
 
 #include <map>
 #include <memory>
@@ -30,6 +31,7 @@ struct Machine::VcpuRunner {
     std::string name;  // looked up once, when the device is first seen
   };
   std::unordered_map<const BusDevice*, Accesses> portIo, mmio;
+  std::unique_ptr<VcpuProfile> profile;  // null unless the machine is profiled
 
   void count(const std::string& key) {
     std::lock_guard lock(mutex);

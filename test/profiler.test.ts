@@ -1,0 +1,107 @@
+/**
+ * The guest profiler on bespoke guests: a guest spinning in a known function shows up as
+ * that function, with its callers; a guest whose frame pointers point anywhere at all
+ * (outside RAM, into loops, through a broken page table) neither crashes nor stalls the
+ * sampler. The default guest's boot is profiled in profiler-boot.test.ts.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { loadSymbols, parseFolded, startVm, summarize, VmStartError } from 'hyve';
+import { buildGuest } from './helpers/guests.js';
+
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'hyve-profile-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function consoleOf(vm: ReturnType<typeof startVm>) {
+  let text = '';
+  const waiters: { pattern: string; resolve: () => void }[] = [];
+  vm.on('console', (_port, data) => {
+    text += data.toString('utf8');
+    for (const w of waiters.splice(0)) {
+      if (text.includes(w.pattern)) w.resolve();
+      else waiters.push(w);
+    }
+  });
+  return {
+    waitFor: (pattern: string) =>
+      new Promise<void>((resolve) => (text.includes(pattern) ? resolve() : waiters.push({ pattern, resolve }))),
+    get text() {
+      return text;
+    },
+  };
+}
+
+test('a guest spinning in a known function: that function dominates, under its callers', async () => {
+  const kernel = buildGuest('profile');
+  const file = path.join(dir, 'spin.folded');
+  const hz = 200;
+  const vm = startVm({ kernel, cmdline: 'spin', memoryMiB: 32, profile: { file, hz } });
+  const serial = consoleOf(vm);
+  await serial.waitFor('hyve-guest: spinning');
+  const spinStart = performance.now();
+  await new Promise((r) => setTimeout(r, 1500));
+  vm.write('x');
+  const exit = await vm.exited;
+  const spinSeconds = (performance.now() - spinStart) / 1000;
+  expect(exit.outcome, exit.message).toBe('poweroff');
+
+  // The guest ELF is its own symbol file (startVm's default for an ELF kernel).
+  const stacks = parseFolded(readFileSync(file, 'utf8'));
+  const summary = summarize(stacks);
+  const spin = summary.functions.find((f) => f.name === 'profile_spin');
+  expect(spin, readFileSync(file, 'utf8')).toBeDefined();
+  expect(spin!.self / summary.samples).toBeGreaterThan(0.8);
+  expect(summary.functions[0]!.name).toBe('profile_spin');
+  // Its callers, by frame pointers, root first.
+  const top = stacks.sort((a, b) => b.count - a.count)[0]!;
+  expect(top.frames.slice(-3)).toEqual(['profile_outer', 'profile_middle', 'profile_spin']);
+  // About rate x time: at least half the expected samples, never many more.
+  expect(spin!.self).toBeGreaterThan(0.5 * hz * 1.5);
+  expect(summary.samples).toBeLessThan(1.5 * hz * (spinSeconds + 2));
+});
+
+test('frame pointers outside RAM, in loops or through a broken page table: the sampler carries on', async () => {
+  const kernel = buildGuest('profile');
+  const file = path.join(dir, 'hostile.folded');
+  const vm = startVm({ kernel, cmdline: 'hostile', memoryMiB: 32, profile: { file, hz: 1000 } });
+  const serial = consoleOf(vm);
+  const phases = 8;
+  for (let n = 1; n <= phases; n++) {
+    await serial.waitFor(`hyve-guest: phase ${n}\n`);
+    await new Promise((r) => setTimeout(r, 250));
+    vm.write('x');
+  }
+  const exit = await vm.exited;
+  expect(exit.outcome, exit.message).toBe('poweroff');
+  expect(serial.text).toContain('hyve-guest: hostile done');
+  const stacks = parseFolded(readFileSync(file, 'utf8'));
+  const waits = stacks.filter((s) => s.frames.at(-1) === 'hostile_wait');
+  expect(waits.reduce((n, s) => n + s.count, 0)).toBeGreaterThan(phases * 50);
+  // Every walk stopped: no stack deeper than the walker's cap of 64 addresses.
+  expect(Math.max(...stacks.map((s) => s.frames.length))).toBeLessThanOrEqual(64);
+  // The deep chain phase reached that cap; the loops stopped after one lap.
+  expect(waits.some((s) => s.frames.length === 64)).toBe(true);
+}, 60_000);
+
+test('profile options are checked before any process starts', () => {
+  const kernel = buildGuest('profile');
+  expect(() => startVm({ kernel, profile: { file: '' } })).toThrow(VmStartError);
+  expect(() => startVm({ kernel, profile: { file: 'x', hz: 0 } })).toThrow(/hz/);
+  expect(() => startVm({ kernel, profile: { file: 'x', rate: 5 } as never })).toThrow(/profile/);
+});
+
+test('symbols: an ELF symbol table and a System.map resolve addresses to the containing function', () => {
+  const kernel = buildGuest('profile');
+  const symbols = loadSymbols(kernel);
+  expect(symbols.size).toBeGreaterThan(5);
+  expect(existsSync(kernel)).toBe(true);
+  const map = path.join(dir, 'System.map');
+  writeFileSync(map, 'ffffffff81000000 T _stext\nffffffff81000100 t helper\nffffffff82000000 D some_data\n');
+  const table = loadSymbols(map);
+  expect(table.resolve(0xffffffff81000010n)).toBe('_stext');
+  expect(table.resolve(0xffffffff81000180n)).toBe('helper');
+  expect(table.resolve(0xffffffff80000000n)).toBeUndefined();
+});
