@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { loadSymbols, parseFolded, startVm, summarize, VmStartError } from 'hyve';
 import { buildGuest } from './helpers/guests.js';
+import { runCli } from './helpers/cli.js';
 
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hyve-profile-'));
@@ -58,9 +59,33 @@ test('a guest spinning in a known function: that function dominates, under its c
   // Its callers, by frame pointers, root first.
   const top = stacks.sort((a, b) => b.count - a.count)[0]!;
   expect(top.frames.slice(-3)).toEqual(['profile_outer', 'profile_middle', 'profile_spin']);
-  // About rate x time: at least half the expected samples, never many more.
-  expect(spin!.self).toBeGreaterThan(0.5 * hz * 1.5);
+  // About rate x time. A sample needs the vCPU thread on a CPU: on a machine shared with
+  // other VMs it gets a fraction of the wall time, so the lower bound is loose.
+  expect(spin!.self).toBeGreaterThan(0.1 * hz * 1.5);
   expect(summary.samples).toBeLessThan(1.5 * hz * (spinSeconds + 2));
+
+  // hyve profile-report: the same function on top of its table.
+  const report = runCli(['profile-report', file, '--top', '5']);
+  expect(report.status, report.stderr).toBe(0);
+  expect(report.stdout).toMatch(/^\d+ samples in \d+ distinct stacks/);
+  const firstRow = report.stdout.split('\n')[3]!;
+  expect(firstRow).toMatch(/^\s+\d+\.\d% +100\.0%.* profile_spin$/);
+});
+
+test('hyve --profile writes a named profile; --print-options carries it over', () => {
+  const kernel = buildGuest('profile');
+  const file = path.join(dir, 'cli.folded');
+  const result = runCli(['--profile', file, '--profile-hz', '1000', '-l', 'com1,stdio', '-f', `kexec,${kernel},,spin`], { input: 'x' });
+  expect(result.status, result.stderr).toBe(0);
+  expect(result.stdout).toContain('hyve-guest: spin done');
+  expect(() => parseFolded(readFileSync(file, 'utf8'))).not.toThrow();
+  expect(readFileSync(file, 'utf8')).not.toMatch(/0x/);  // named with the ELF kernel's symbols
+
+  const printed = runCli(['--print-options', '--profile=p.folded', '--profile-hz', '20', '-f', `kexec,${kernel},,`], { cwd: dir });
+  expect(printed.status, printed.stderr).toBe(0);
+  expect(JSON.parse(printed.stdout).profile).toEqual({ file: path.join(dir, 'p.folded'), hz: 20 });
+  expect(runCli(['--profile-hz', '20', '-f', `kexec,${kernel},,`]).stderr).toMatch(/need --profile file/);
+  expect(runCli(['profile-report']).status).toBe(1);
 });
 
 test('frame pointers outside RAM, in loops or through a broken page table: the sampler carries on', async () => {
@@ -79,7 +104,7 @@ test('frame pointers outside RAM, in loops or through a broken page table: the s
   expect(serial.text).toContain('hyve-guest: hostile done');
   const stacks = parseFolded(readFileSync(file, 'utf8'));
   const waits = stacks.filter((s) => s.frames.at(-1) === 'hostile_wait');
-  expect(waits.reduce((n, s) => n + s.count, 0)).toBeGreaterThan(phases * 50);
+  expect(waits.reduce((n, s) => n + s.count, 0)).toBeGreaterThan(phases * 25);  // 250 each at full speed
   // Every walk stopped: no stack deeper than the walker's cap of 64 addresses.
   expect(Math.max(...stacks.map((s) => s.frames.length))).toBeLessThanOrEqual(64);
   // The deep chain phase reached that cap; the loops stopped after one lap.
