@@ -9,12 +9,14 @@
 
 #define WITH_FRAMES __attribute__((noinline, optimize("no-omit-frame-pointer", "no-optimize-sibling-calls")))
 
-/* Out of line, so that profile_spin is not a leaf: GCC omits the frame of leaf functions
- * even where frame pointers are asked for. */
+/* Called now and then, so that profile_spin is not a leaf: GCC omits the frame of leaf
+ * functions even where frame pointers are asked for. */
 __attribute__((noinline)) void profile_pause(void) { cpu_relax(); }
 
 WITH_FRAMES void profile_spin(void) {
-  while (!(inb(0x3fd) & 1)) profile_pause();
+  for (unsigned n = 1; !(inb(0x3fd) & 1); n++) {
+    if (n % 4096 == 0) profile_pause();
+  }
   __asm__ volatile("" ::: "memory");
 }
 
