@@ -4,7 +4,8 @@
  * "hostile": waits for a byte in each of several phases with RBP pointing somewhere a
  * frame walker must not follow: unmapped, outside RAM, non-canonical, a frame that points
  * to itself, a two-frame loop, a chain far deeper than any walk, and a page table whose
- * entry points outside RAM. Prints "hyve-guest: phase N" before each wait. */
+ * entry points outside RAM. Prints "hyve-guest: phase N" before each wait.
+ * "count": a fixed loop in kernel mode, then poweroff (the profiler's overhead). */
 #include "runtime/guest.h"
 
 #define WITH_FRAMES __attribute__((noinline, optimize("no-omit-frame-pointer", "no-optimize-sibling-calls")))
@@ -104,7 +105,11 @@ static void hostile(void) {
 
 void guest_main(void* boot_params) {
   const char* cmdline = (const char*)(uint64_t)*(uint32_t*)((char*)boot_params + 0x228);
-  if (has_word(cmdline, "hostile")) {
+  if (has_word(cmdline, "count")) {  /* a fixed amount of kernel-mode work, for overhead figures */
+    for (volatile uint64_t i = 0; i < 300000; i++) {
+    }
+    serial_puts("hyve-guest: count done\n");
+  } else if (has_word(cmdline, "hostile")) {
     hostile();
     serial_puts("hyve-guest: hostile done\n");
   } else {
