@@ -130,3 +130,24 @@ test('symbols: an ELF symbol table and a System.map resolve addresses to the con
   expect(table.resolve(0xffffffff81000180n)).toBe('helper');
   expect(table.resolve(0xffffffff80000000n)).toBeUndefined();
 });
+
+test('summarize: self and total samples, each sample counted once per function, initcalls by total', () => {
+  const stacks = parseFolded(
+    [
+      'kernel_init;do_one_initcall;pci_init;pci_read 6',
+      'kernel_init;do_one_initcall;pci_init 2',
+      'kernel_init;do_one_initcall;acpi_init;f;f 3',
+      '[user] 9',
+    ].join('\n'),
+  );
+  const summary = summarize(stacks);
+  expect(summary.samples).toBe(20);
+  expect(summary.functions[0]).toEqual({ name: '[user]', self: 9, total: 9 });
+  expect(summary.functions.find((f) => f.name === 'f')).toEqual({ name: 'f', self: 3, total: 3 });
+  expect(summary.functions.find((f) => f.name === 'do_one_initcall')).toEqual({ name: 'do_one_initcall', self: 0, total: 11 });
+  expect(summary.initcalls).toEqual([
+    { name: 'pci_init', self: 2, total: 8 },
+    { name: 'acpi_init', self: 0, total: 3 },
+  ]);
+  expect(() => parseFolded('no count here')).toThrow(/line 1/);
+});
