@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the native addon with AddressSanitizer and UndefinedBehaviorSanitizer into
 # build-sanitize/, then runs the tests that drive the native code hardest on bad input
-# and on many short-lived VMs (bespoke guests, loader errors, damaged snapshot fields)
+# and on many short-lived VMs (bespoke guests, loader errors, damaged snapshot fields,
+# the profiler walking hostile frame pointers)
 # against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +26,4 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 "$out/tree/build/Release/native_tests"  # the device unit tests, sanitized too
 LD_PRELOAD= bash scripts/fuzz.sh  # every libFuzzer target in test/fuzz/, 30 s each
-exec npx vitest run test/platform.test.ts test/boot-errors.test.ts test/snapshot-fields.test.ts test/special-files.test.ts
+exec npx vitest run test/platform.test.ts test/boot-errors.test.ts test/snapshot-fields.test.ts test/special-files.test.ts test/profiler.test.ts

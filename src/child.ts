@@ -5,6 +5,7 @@
  */
 import { loadAddon, type NativeVm } from './native.js';
 import type { ChildMessage, ParentMessage } from './protocol.js';
+import { finishProfile } from './profile/finish.js';
 
 function send(message: ChildMessage, then?: () => void): void {
   if (message.type !== 'console') flushConsole();  // console bytes stay ahead of what follows them
@@ -111,7 +112,11 @@ function start(config: StartConfig): void {
     (exit) => {
       process.exitCode = exit.code;
       const stats = machine.stats();
-      machine.close();
+      machine.close();  // joins the vCPU threads; the VMM writes the profile then
+      if (config.profile) {
+        const problem = finishProfile(config.profile, 'kernel' in config ? config.kernel : undefined);
+        if (problem) send({ type: 'log', line: problem });
+      }
       // Exit only once the outcome has reached the parent.
       send({ type: 'exit', ...exit, stats }, () => shutdown(exit.code));
     },

@@ -28,6 +28,7 @@ import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
 import { WaitError, toWaitStrategy, type WaitStrategy } from './wait.js';
 import type { ChildConfig, RestoreChildConfig } from './protocol.js';
 import type { SnapshotReport, VmStats } from './native.js';
+import type { ProfileOptions } from './profile/index.js';
 
 /** Kernel arguments hyve always passes: the console on COM1, and reboot (end) on panic. */
 export const HYVE_KERNEL_ARGS = 'console=ttyS0 panic=-1';
@@ -97,6 +98,13 @@ export interface BootGuestOptions {
   disks?: DiskOptions[];
   /** A virtio-rng device fed by the host's getrandom() (the guest's /dev/hwrng). Default false. */
   rng?: boolean;
+  /**
+   * Profile the guest: each vCPU is sampled `hz` times a second (default 99) and the folded
+   * stacks (`root;...;leaf count`) are written to `file` when the VM ends, named with
+   * `symbols` (default: the default guest's vmlinux, or the kernel when it is an ELF file).
+   * `npx hyve profile-report file` summarizes it.
+   */
+  profile?: ProfileOptions;
 }
 
 /** What `guest.snapshot()` wrote. */
@@ -494,14 +502,25 @@ export async function defaultGuest(options: Pick<BootGuestOptions, 'onProgress' 
   });
 }
 
+/** The profile option with absolute paths (the VM child may run elsewhere). */
+function resolveProfile(profile: ProfileOptions, symbols: string | undefined): ProfileOptions {
+  return {
+    file: path.resolve(profile.file),
+    ...(profile.hz === undefined ? {} : { hz: profile.hz }),
+    ...(symbols === undefined ? {} : { symbols: path.resolve(symbols) }),
+  };
+}
+
 /** Resolves the options into what the VM child takes, building the default guest if needed. */
 async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy }> {
   let kernel = options.kernel;
   let initrd = options.initrd;
   let initArgs: string | undefined;
+  let symbols = options.profile?.symbols;
   if (kernel === undefined) {
     const defaults = await defaultGuest(options);
     kernel = defaults.kernel;
+    symbols ??= defaults.vmlinux;
     if (initrd === undefined) {
       initrd = defaults.initrd;
       initArgs = NO_ECHO_ARG; // the default /init: a console without echo, for run()
@@ -515,6 +534,7 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
     cpus: options.cpus ?? 1,
     ...(options.uuid === undefined ? {} : { uuid: checkUuid(options.uuid) }),
     ...options.machine,
+    ...(options.profile ? { profile: resolveProfile(options.profile, symbols) } : {}),
   };
   const pciDevices = pciDevicesFor(options.disks, options.rng);
   if (pciDevices) config.pciDevices = pciDevices;
@@ -564,6 +584,7 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   const config: RestoreChildConfig = {
     snapshot: dir,
     verifySnapshotMemory: options.verifySnapshot ?? false,
+    ...(options.profile ? { profile: resolveProfile(options.profile, options.profile.symbols) } : {}),
     expectSnapshot: {
       memoryMiB: options.memory === undefined ? undefined : parseMemoryMiB(options.memory),
       cpus: options.cpus,

@@ -56,6 +56,19 @@ export { UsageError, NotImplementedError } from './cli/args.js';
 export { deriveMac } from './cli/mac.js';
 export { uuidFromName } from './uuid.js';
 export type { DiskOptions } from './disks.js';
+export {
+  loadSymbols,
+  parseFolded,
+  formatFolded,
+  symbolize,
+  summarize,
+  formatReport,
+  type ProfileOptions,
+  type SymbolTable,
+  type FoldedStack,
+  type FunctionCost,
+  type ProfileSummary,
+} from './profile/index.js';
 
 /** Options of a raw VM: a kernel, its initrd and command line, and the machine's shape. */
 export type VmOptions = ChildConfig;
@@ -68,7 +81,12 @@ export type VmOptions = ChildConfig;
  */
 export function startVm(options: VmOptions): VmProcess {
   validateStartVmOptions(options);
-  return new VmProcess({ ...options, memoryMiB: options.memoryMiB ?? DEFAULT_MEMORY_MIB });
+  const profile = options.profile && {
+    ...options.profile,
+    file: path.resolve(options.profile.file),
+    ...(options.profile.symbols ? { symbols: path.resolve(options.profile.symbols) } : {}),
+  };
+  return new VmProcess({ ...options, memoryMiB: options.memoryMiB ?? DEFAULT_MEMORY_MIB, ...(profile ? { profile } : {}) });
 }
 
 /**

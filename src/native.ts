@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { packageRoot } from './paths.js';
 import path from 'node:path';
+import type { ProfileOptions } from './profile/index.js';
 
 /** Machine configuration as the addon takes it. */
 export interface NativeVmConfig {
@@ -28,6 +29,8 @@ export interface NativeVmConfig {
    * An unknown emulation or a taken slot is HYVE_BAD_CONFIG.
    */
   pciDevices?: { slot: number; function?: number; emulation: string; args?: string }[];
+  /** The guest profiler: folded stacks written to `file` when the VM ends (src/profile/). */
+  profile?: ProfileOptions;
   onConsole?: (port: number, data: Buffer) => void;
   onLog?: (line: string) => void;
 }
@@ -37,6 +40,7 @@ export interface NativeRestoreConfig {
   snapshot: string;
   /** Checksum the whole memory file even when its size and mtime match. */
   verifySnapshotMemory?: boolean;
+  profile?: ProfileOptions;
   onConsole?: (port: number, data: Buffer) => void;
   onLog?: (line: string) => void;
 }

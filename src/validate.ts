@@ -28,10 +28,14 @@ export const BOOT_GUEST_OPTION_NAMES = [
   'verifySnapshot',
   'disks',
   'rng',
+  'profile',
 ] as const;
 
 /** The fields of one entry of bootGuest()'s `disks` option. */
 export const DISK_OPTION_NAMES = ['path', 'readOnly', 'ephemeral', 'serial'] as const;
+
+/** The fields of the `profile` option (bootGuest(), startVm()). */
+export const PROFILE_OPTION_NAMES = ['file', 'hz', 'symbols'] as const;
 
 /** The fields of bootGuest()'s `machine` option (and of startVm()'s machine). */
 export const MACHINE_OPTION_NAMES = ['acpi', 'mpTable', 'rtcUtc', 'x2apic', 'exitOnUnhandledIo', 'pvhEntry'] as const;
@@ -47,7 +51,7 @@ export const ENSURE_SNAPSHOT_OPTION_NAMES = [
 ] as const;
 
 /** The options startVm() takes. */
-export const START_VM_OPTION_NAMES = ['kernel', 'initrd', 'cmdline', 'memoryMiB', 'cpus', 'uuid', 'pciDevices', ...MACHINE_OPTION_NAMES] as const;
+export const START_VM_OPTION_NAMES = ['kernel', 'initrd', 'cmdline', 'memoryMiB', 'cpus', 'uuid', 'pciDevices', 'profile', ...MACHINE_OPTION_NAMES] as const;
 
 /** The options guest.run() takes. */
 export const RUN_OPTION_NAMES = ['timeoutMs'] as const;
@@ -72,6 +76,7 @@ export const RESTORE_OPTION_NAMES = [
   'signal',
   'failOn',
   'onLog',
+  'profile',
 ] as const;
 
 /** Most vCPUs a machine may have (the VMM's limit). */
@@ -118,6 +123,19 @@ const isFailOn: Rule = {
 };
 const isMachine: Rule = { accepts: `an object with the fields ${MACHINE_OPTION_NAMES.join(', ')}`, ok: isPlainObject };
 const isUuid: Rule = { accepts: 'a UUID (8-4-4-4-12 hex digits)', ok: (v) => typeof v === 'string' && UUID_RE.test(v) };
+const isProfile: Rule = {
+  accepts: `an object { file, hz?, symbols? } (file and symbols non-empty paths, hz a whole number from 1 to ${10_000})`,
+  ok: (v) => {
+    if (!isPlainObject(v)) return false;
+    const { file, hz, symbols } = v as { file?: unknown; hz?: unknown; symbols?: unknown };
+    return (
+      Object.keys(v).every((k) => (PROFILE_OPTION_NAMES as readonly string[]).includes(k)) &&
+      isPath.ok(file) &&
+      (hz === undefined || (Number.isInteger(hz) && (hz as number) >= 1 && (hz as number) <= 10_000)) &&
+      (symbols === undefined || isPath.ok(symbols))
+    );
+  },
+};
 const isSince: Rule = { accepts: 'a transcript offset (a whole number >= 0)', ok: (v) => Number.isInteger(v) && (v as number) >= 0 };
 
 const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> = {
@@ -150,6 +168,7 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
       ),
   },
   rng: isBoolean,
+  profile: isProfile,
 };
 
 const MACHINE_RULES: Record<(typeof MACHINE_OPTION_NAMES)[number], Rule> = {
@@ -172,6 +191,7 @@ const START_VM_RULES: Record<(typeof START_VM_OPTION_NAMES)[number], Rule> = {
     accepts: 'an array of { slot, function?, emulation, args? } (xhyve -s)',
     ok: (v) => Array.isArray(v) && v.every((d) => isPlainObject(d) && Number.isInteger((d as { slot: unknown }).slot) && typeof (d as { emulation: unknown }).emulation === 'string'),
   },
+  profile: isProfile,
   ...MACHINE_RULES,
 };
 

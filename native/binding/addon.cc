@@ -94,8 +94,22 @@ std::vector<hyve::PciDeviceSpec> parsePciDevices(const Napi::Value& value) {
   return specs;
 }
 
+// profile: { file, hz }: the guest profiler (symbols are resolved in TypeScript afterwards).
+void parseProfile(const Napi::Value& value, MachineConfig& config) {
+  if (value.IsUndefined() || value.IsNull()) return;
+  if (!value.IsObject()) throw hyve::Error(hyve::ErrorCode::BadConfig, "profile must be an object { file, hz }");
+  auto profile = value.As<Napi::Object>();
+  config.profilePath = optionalField<std::string>(profile, "file").value_or("");
+  if (config.profilePath.empty()) throw hyve::Error(hyve::ErrorCode::BadConfig, "profile.file is required");
+  if (auto hz = optionalField<double>(profile, "hz")) {
+    config.profileHz = static_cast<uint32_t>(wholeNumber(*hz, "profile.hz", 10000));
+    if (config.profileHz == 0) throw hyve::Error(hyve::ErrorCode::BadConfig, "profile.hz must be at least 1");
+  }
+}
+
 MachineConfig parseConfig(const Napi::Object& object) {
   MachineConfig config;
+  parseProfile(object.Get("profile"), config);
   if (auto snapshot = optionalField<std::string>(object, "snapshot")) {
     // The machine comes from the snapshot; only restore options apply.
     config.snapshotPath = *snapshot;

@@ -113,6 +113,10 @@ class Vcpu {
   virtual void requestStop() = 0;
   // Must be called on the vCPU's thread before run(): lets requestStop() signal it.
   virtual void bindToCurrentThread() = 0;
+  // Makes a run() in progress return Interrupted (the profiler's sampling tick), without
+  // requesting a stop: a vCPU that is not inside run() just carries on. Safe from any
+  // thread once bindToCurrentThread() has run, until the vCPU's thread is joined.
+  virtual void kick() = 0;
 
   virtual Registers registers() const = 0;
   virtual void setRegisters(const Registers& regs) = 0;

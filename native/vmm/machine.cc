@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "util/hex.h"
 #include "vmm/cpuid.h"
+#include "vmm/profiler.h"
 #include "vmm/vcpu_runner.h"
 
 #include <sys/sysinfo.h>
@@ -140,6 +141,7 @@ void Machine::createVcpus() {
     runner->vcpu->setCpuid(cpuidForVcpu(supported, id, cpuidOptions));
     runner->vcpu->applyFirmwareDefaults();
     runner->quirks = quirks_->forVcpu();
+    if (!config_.profilePath.empty()) runner->profile = std::make_unique<VcpuProfile>();
     if (id == 0 && loaded_) {  // a restored machine gets its registers from the snapshot
       hv::SpecialRegisters sregs = runner->vcpu->specialRegisters();
       loaded_->cpu.applyTo(sregs);
@@ -163,6 +165,16 @@ void Machine::start(std::function<void(const MachineExit&)> onExit) {
     runner->thread = std::thread([this, r = runner.get()] { runVcpu(*r); });
   }
   haltWatch_ = std::thread([this] { watchForHalt(); });
+  if (!config_.profilePath.empty()) {
+    // A tick before a vCPU thread has bound itself only sets the request: kick() does
+    // nothing until then.
+    profileClock_ = std::make_unique<ProfileClock>(config_.profileHz, [this] {
+      for (auto& runner : vcpus_) {
+        runner->profile->request();
+        runner->vcpu->kick();
+      }
+    });
+  }
 }
 
 double Machine::msSinceCreation() const {
@@ -199,12 +211,27 @@ MachineExit Machine::wait() {
   if (!joined_) {
     joined_ = true;
     lock.unlock();
+    if (profileClock_) profileClock_->stop();  // before the joins: kick() needs live threads
     for (auto& runner : vcpus_) {
       if (runner->thread.joinable() && runner->thread.get_id() != std::this_thread::get_id()) runner->thread.join();
     }
     if (haltWatch_.joinable() && haltWatch_.get_id() != std::this_thread::get_id()) haltWatch_.join();
+    writeProfile();
   }
   return result;
+}
+
+void Machine::writeProfile() {
+  if (config_.profilePath.empty()) return;
+  std::vector<const VcpuProfile*> profiles;
+  for (const auto& runner : vcpus_) {
+    if (runner->profile) profiles.push_back(runner->profile.get());
+  }
+  try {
+    writeFoldedProfile(config_.profilePath, profiles);
+  } catch (const std::exception& e) {
+    if (config_.onLog) config_.onLog(std::string("profile: ") + e.what());
+  }
 }
 
 void Machine::writeConsole(ConsolePort port, std::span<const uint8_t> data) {

@@ -28,6 +28,7 @@
 namespace hyve {
 
 struct LoadedLinux;
+class ProfileClock;
 namespace snapshot {
 class Snapshottable;
 }
@@ -52,6 +53,10 @@ struct MachineConfig {
   // memory is mapped copy-on-write from the snapshot's memory file.
   std::string snapshotPath;
   bool verifySnapshotMemory = false;  // checksum the whole memory file even if unchanged
+  // The guest profiler (vmm/profiler.h): when set, each vCPU is sampled `profileHz` times
+  // a second and the folded stacks are written here once the vCPU threads have ended.
+  std::string profilePath;
+  uint32_t profileHz = 99;
   // Called from vCPU threads with console bytes; keep it cheap.
   std::function<void(ConsolePort, std::span<const uint8_t>)> onConsoleOutput;
   // Human-readable VMM notices (e.g. kernel arguments added for PVM).
@@ -132,6 +137,7 @@ class Machine final : public MachineControl {
   bool handleMmio(VcpuRunner& runner, const hv::VcpuExit& exit);
   void finish(ExitOutcome outcome, std::string message);
   void feedConsole(ConsolePort port);
+  void writeProfile();
   double msSinceCreation() const;
   std::string describeVcpu(hv::Vcpu& vcpu) const;
 
@@ -148,6 +154,7 @@ class Machine final : public MachineControl {
   std::unique_ptr<LoadedLinux> loaded_;
   std::unique_ptr<hv::Quirks> quirks_;  // host workarounds; do-nothing on hardware KVM
   std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
+  std::unique_ptr<ProfileClock> profileClock_;  // kicks the vCPUs while profiling
   MachineStats bootStats_;  // filled while building; counters come from the runners
 
   // Host input not yet taken by the UARTs: machine state that must reach a restored guest too.

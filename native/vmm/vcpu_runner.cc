@@ -43,6 +43,7 @@ void Machine::runVcpu(VcpuRunner& runner) {
       hv::VcpuExit exit = vcpu.run();
       complete = exit.kind == hv::VcpuExit::Kind::Interrupted;
       runner.quirks->afterRun(vcpu);
+      if (runner.profile) runner.profile->sampleIfRequested(vcpu, *memory_);
       using Kind = hv::VcpuExit::Kind;
       switch (exit.kind) {
         case Kind::PortIo:

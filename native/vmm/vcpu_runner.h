@@ -5,6 +5,7 @@
 #include "core/io_bus.h"
 #include "hv/quirks.h"
 #include "vmm/machine.h"
+#include "vmm/profiler.h"
 
 #include <atomic>
 #include <map>
@@ -31,6 +32,7 @@ struct Machine::VcpuRunner {
     std::string name;  // looked up once, when the device is first seen
   };
   std::unordered_map<const BusDevice*, Accesses> portIo, mmio;
+  std::unique_ptr<VcpuProfile> profile;  // null unless the machine is profiled
 
   // Halt detection (Machine::watchForHalt): set by the watch thread, which then interrupts
   // the vCPU; the vCPU's own thread checks and records how many checks in a row found it

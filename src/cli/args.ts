@@ -75,6 +75,8 @@ export interface HyveArgs {
   refused: string[];
   /** Emulations other than -l com1/com2 given to -l (e.g. bootrom). */
   refusedLpc: string[];
+  /** --profile file [--profile-hz hz] [--profile-symbols file]: the guest profiler. */
+  profile?: { file: string; hz?: number; symbols?: string };
 }
 
 export { DEFAULT_MEMORY_MIB };
@@ -239,6 +241,20 @@ function defaults(): HyveArgs {
 /** Option letters that take an argument. */
 const WITH_ARG = new Set(['c', 'f', 'F', 'g', 'l', 'm', 'p', 's', 'U']);
 const LONG: Record<string, keyof HyveArgs> = { 'print-options': 'printOptions', help: 'help', version: 'version' };
+/** hyve's own long options that take an argument (`--name value` or `--name=value`). */
+const LONG_WITH_ARG = new Set(['profile', 'profile-hz', 'profile-symbols']);
+
+function applyLong(name: string, value: string, args: HyveArgs): void {
+  if (name === 'profile') {
+    if (!value) throw new UsageError('--profile needs a file name');
+    args.profile = { ...args.profile, file: value };
+  } else if (name === 'profile-hz') {
+    args.profile = { file: '', ...args.profile, hz: integer(value, 'profile rate (samples per second)', 1, 10_000) };
+  } else {
+    if (!value) throw new UsageError('--profile-symbols needs a file name');
+    args.profile = { file: '', ...args.profile, symbols: value };
+  }
+}
 
 /** Parses an xhyve command line (without the program name). Throws UsageError. */
 export function parseArgs(argv: readonly string[]): HyveArgs {
@@ -251,6 +267,16 @@ export function parseArgs(argv: readonly string[]): HyveArgs {
       break;
     }
     if (word.startsWith('--')) {
+      const [name, attached] = word.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+      if (LONG_WITH_ARG.has(name)) {
+        let value = attached;
+        if (value === undefined) {
+          if (i + 1 >= argv.length) throw new UsageError(`option --${name} needs an argument`);
+          value = argv[++i]!;
+        }
+        applyLong(name, value, args);
+        continue;
+      }
       const key = LONG[word.slice(2)];
       if (!key) throw new UsageError(`unknown option ${word}`);
       (args[key] as boolean) = true;
@@ -271,6 +297,7 @@ export function parseArgs(argv: readonly string[]): HyveArgs {
     }
   }
   if (i < argv.length) throw new UsageError(`unexpected argument '${argv[i]}'`);
+  if (args.profile && !args.profile.file) throw new UsageError('--profile-hz and --profile-symbols need --profile file');
   return args;
 }
 

@@ -74,6 +74,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'x', help: 'local APIC in x2APIC mode', support: 'yes' },
   { name: 'Y', help: 'no MP table', support: 'yes' },
   { name: 'print-options', help: 'print the equivalent bootGuest() options as JSON and exit', support: 'yes' },
+  { name: 'profile', arg: 'file', help: 'profile the guest: folded stacks to file when it ends', support: 'yes' },
+  { name: 'profile-hz', arg: 'hz', help: 'profile samples per second per vCPU (default 99)', support: 'yes' },
+  { name: 'profile-symbols', arg: 'file', help: 'vmlinux or System.map naming the profile (default: an ELF kernel)', support: 'yes' },
 ];
 
 export function flag(name: string): FlagSpec | undefined {
@@ -89,8 +92,10 @@ function flagText(f: FlagSpec): string {
 export function usageText(): string {
   const lines = [
     'usage: hyve [-AeMhuvxCHWY] [-c vcpus] [-F pidfile] [-l lpcdev,backend] [-m size]',
-    '            [-s slot,emulation[,conf]] [-U uuid] [--print-options] -f kexec,kernel,initrd,cmdline',
+    '            [-s slot,emulation[,conf]] [-U uuid] [--print-options] [--profile file]',
+    '            -f kexec,kernel,initrd,cmdline',
     '       hyve fixtures [--debian-kernel]',
+    '       hyve profile-report file [--symbols file] [--top n]',
     '',
   ];
   const width = Math.max(...FLAGS.map((f) => flagText(f).length)) + 2;

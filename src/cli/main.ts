@@ -1,6 +1,6 @@
 /**
  * The `hyve` command: xhyve's command line, run in the foreground with the console on the
- * terminal; `hyve fixtures` builds the default guest. Exit status as hyperkit documents it:
+ * terminal; `hyve fixtures` builds the default guest; `hyve profile-report` summarizes a profile. Exit status as hyperkit documents it:
  * 0 poweroff or halt, 1 error, 2 reboot, 3 triple fault.
  */
 import { randomUUID } from 'node:crypto';
@@ -15,6 +15,7 @@ import { NotImplementedError, UsageError, parseArgs, type HyveArgs } from './arg
 import { Console } from './console.js';
 import { flag, usageText } from './flags.js';
 import { macAddresses, toBootOptions, toVmConfig } from './options.js';
+import { profileReport } from './profile-report.js';
 
 const fixturesUsage = `usage: hyve fixtures [--debian-kernel]
   fixtures          build the default guest (kernel + initramfs) into ${defaultCacheDir()}
@@ -152,6 +153,7 @@ async function run(args: HyveArgs): Promise<number> {
 /** Runs the command line; resolves with the exit status. Never throws. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'fixtures') return fixtures(argv.slice(1));
+  if (argv[0] === 'profile-report') return profileReport(argv.slice(1));
   try {
     const args = parseArgs(argv);
     if (args.help) {

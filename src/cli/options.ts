@@ -173,6 +173,15 @@ export function toVmConfig(args: HyveArgs, cwd = process.cwd()): ChildConfig {
     ...(args.uuid ? { uuid: args.uuid } : {}),
     ...machineOf(args),
     ...(args.slots.length > 0 ? { pciDevices: pciDevicesOf(args, cwd) } : {}),
+    ...(args.profile ? { profile: resolveProfile(args.profile, cwd) } : {}),
+  };
+}
+
+function resolveProfile(profile: NonNullable<HyveArgs['profile']>, cwd: string): NonNullable<HyveArgs['profile']> {
+  return {
+    file: path.resolve(cwd, profile.file),
+    ...(profile.hz === undefined ? {} : { hz: profile.hz }),
+    ...(profile.symbols === undefined ? {} : { symbols: path.resolve(cwd, profile.symbols) }),
   };
 }
 
@@ -210,6 +219,7 @@ export function toBootOptions(args: HyveArgs, cwd = process.cwd()): ToBootOption
     ...(args.uuid ? { uuid: args.uuid } : {}),
     machine: machineOf(args),
     ...devicesOf(args, cwd),
+    ...(config.profile ? { profile: config.profile } : {}),
   };
   return { options, warnings };
 }
@@ -265,6 +275,11 @@ export function toCommandLine(options: BootGuestOptions): string[] {
     if (file?.includes(',')) throw badConfig('toCommandLine', `${file}: xhyve's -f cannot hold a path with a comma`);
   }
   const cmdline = [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' ');
+  if (options.profile) {
+    argv.push('--profile', path.resolve(options.profile.file));
+    if (options.profile.hz !== undefined) argv.push('--profile-hz', String(options.profile.hz));
+    if (options.profile.symbols !== undefined) argv.push('--profile-symbols', path.resolve(options.profile.symbols));
+  }
   argv.push('-f', `kexec,${path.resolve(options.kernel)},${options.initrd ? path.resolve(options.initrd) : ''},${cmdline}`);
   return argv;
 }

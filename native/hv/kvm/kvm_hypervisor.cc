@@ -235,6 +235,10 @@ void KvmVcpu::requestStop() {
   if (threadBound_.load(std::memory_order_acquire)) pthread_kill(thread_, kickSignal());
 }
 
+void KvmVcpu::kick() {
+  if (threadBound_.load(std::memory_order_acquire)) pthread_kill(thread_, kickSignal());
+}
+
 VcpuExit KvmVcpu::run() {
   VcpuExit exit;
   kvm_run* run = runData();

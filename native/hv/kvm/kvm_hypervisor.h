@@ -56,6 +56,7 @@ class KvmVcpu final : public Vcpu {
   VcpuExit run() override;
   void requestStop() override;
   void bindToCurrentThread() override;
+  void kick() override;
   Registers registers() const override;
   void setRegisters(const Registers& regs) override;
   SpecialRegisters specialRegisters() const override;
