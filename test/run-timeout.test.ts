@@ -1,21 +1,20 @@
 /**
  * A run() that times out must not leave its command holding the shell: the next run()
- * on the same (file-scoped) guest works. One default-guest boot for the file.
+ * on the same guest works. Each test gets its own guest restored from the default
+ * guest's shared snapshot (one boot for every file that uses it, or none when cached).
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { bootGuest, GuestError, type Guest } from 'hyve';
+import { beforeAll, expect } from 'vitest';
+import { GuestError } from 'hyve';
+import { guestTest } from 'hyve/vitest';
 
 const bootTimeout = 600_000;
-let guest: Guest;
+const test = guestTest({ snapshot: 'auto' });
 
-beforeAll(async () => {
-  guest = await bootGuest();
-}, bootTimeout);
-afterAll(() => guest?.kill());
+beforeAll(() => test.prepareSnapshot(), bootTimeout);
 
 test(
   'a timed-out run() is interrupted, and the next run() works',
-  async () => {
+  async ({ guest }) => {
     const error = (await guest.run('sleep 1000', { timeoutMs: 3_000 }).catch((e: unknown) => e)) as GuestError;
     expect(error).toBeInstanceOf(GuestError);
     expect(error.reason).toBe('timeout');
@@ -30,7 +29,7 @@ test(
 
 test(
   'a shell that does not come back makes later runs fail, saying why',
-  async () => {
+  async ({ guest }) => {
     // Ignore ^C in the console shell itself (run() evaluates commands in it), and so in
     // everything it starts: the interrupt cannot work. Set first, in a run() of its own,
     // so that a ^C can never arrive before the trap is in place (on a loaded PVM host a
