@@ -512,24 +512,36 @@ function resolveProfile(profile: ProfileOptions, symbols: string | undefined): P
 }
 
 /** Resolves the options into what the VM child takes, building the default guest if needed. */
-async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy }> {
-  let kernel = options.kernel;
-  let initrd = options.initrd;
+/**
+ * The kernel, initrd and kernel command line a boot uses: the default guest's files
+ * where none are given, and hyve's kernel arguments in front of `cmdline`. The one place
+ * both a boot and the snapshot cache's key take them from.
+ */
+export async function bootFiles(
+  options: Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'onProgress' | 'signal'>,
+): Promise<{ kernel: string; initrd: string | undefined; cmdline: string; vmlinux: string | undefined }> {
+  let { kernel, initrd } = options;
   let initArgs: string | undefined;
-  let symbols = options.profile?.symbols;
+  let vmlinux: string | undefined;
   if (kernel === undefined) {
     const defaults = await defaultGuest(options);
     kernel = defaults.kernel;
-    symbols ??= defaults.vmlinux;
+    vmlinux = defaults.vmlinux;
     if (initrd === undefined) {
       initrd = defaults.initrd;
       initArgs = NO_ECHO_ARG; // the default /init: a console without echo, for run()
     }
   }
+  return { kernel, initrd, cmdline: [HYVE_KERNEL_ARGS, initArgs, options.cmdline].filter(Boolean).join(' '), vmlinux };
+}
+
+async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy }> {
+  const { kernel, initrd, cmdline, vmlinux } = await bootFiles(options);
+  const symbols = options.profile?.symbols ?? vmlinux;
   const config: ChildConfig = {
     kernel: checkFile(kernel, 'kernel', 'HYVE_BAD_KERNEL'),
     initrd: initrd === undefined ? undefined : checkFile(initrd, 'initrd', 'HYVE_BAD_INITRD'),
-    cmdline: [HYVE_KERNEL_ARGS, initArgs, options.cmdline].filter(Boolean).join(' '),
+    cmdline,
     memoryMiB: parseMemoryMiB(options.memory ?? DEFAULT_MEMORY_MIB),
     cpus: options.cpus ?? 1,
     ...(options.uuid === undefined ? {} : { uuid: checkUuid(options.uuid) }),

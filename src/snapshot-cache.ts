@@ -14,7 +14,7 @@ import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import { dir as tmpDir, setGracefulCleanup } from 'tmp-promise';
 import { defaultCacheDir, withCacheLock, DEFAULT_READY_MARKER } from './fixtures/index.js';
-import { bootGuest, defaultGuest, HYVE_KERNEL_ARGS, type BootGuestOptions } from './guest.js';
+import { bootFiles, bootGuest, type BootGuestOptions } from './guest.js';
 import { packageRoot } from './paths.js';
 import { parseMemoryMiB } from './size.js';
 import { validateEnsureSnapshotOptions } from './validate.js';
@@ -47,18 +47,13 @@ function fileIdentity(file: string | undefined): string | null {
 
 /** The cache key of a boot configuration: identical keys boot identical guests. */
 export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<string> {
-  let { kernel, initrd } = options;
-  if (kernel === undefined) {
-    const defaults = await defaultGuest(options);
-    kernel = defaults.kernel;
-    initrd ??= defaults.initrd;
-  }
+  const { kernel, initrd, cmdline } = await bootFiles(options);
   const ready = options.ready ?? DEFAULT_READY_MARKER;
   const identity = {
     hyve: hyveVersion(),
     kernel: fileIdentity(kernel),
     initrd: fileIdentity(initrd),
-    cmdline: [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' '),
+    cmdline,
     memoryMiB: parseMemoryMiB(options.memory ?? 256),
     cpus: options.cpus ?? 1,
     machine: options.machine ?? {},
