@@ -6,6 +6,7 @@
 import { loadAddon, type NativeVm } from './native.js';
 import type { ChildMessage, ParentMessage } from './protocol.js';
 import { finishProfile } from './profile/finish.js';
+import { PhaseRecorder } from './profile/phases.js';
 
 function send(message: ChildMessage, then?: () => void): void {
   if (message.type !== 'console') flushConsole();  // console bytes stay ahead of what follows them
@@ -41,6 +42,8 @@ function flushConsole(): void {
 }
 
 let vm: NativeVm | undefined;
+// A profiled VM's boot phases, marked by the VM's clock and the profiler's sample count.
+let phases: PhaseRecorder | undefined;
 
 // Load the addon now: a process forked ahead of need (a spare for restores) is then
 // ready the moment its 'start' arrives. A failure is reported when 'start' retries it.
@@ -97,7 +100,10 @@ function start(config: StartConfig): void {
     if ('expectSnapshot' in vmConfig) delete vmConfig.expectSnapshot;
     machine = new Vm({
       ...vmConfig,
-      onConsole: queueConsole,
+      onConsole: (port, data) => {
+        phases?.console(data);
+        queueConsole(port, data);
+      },
       onLog: (line) => send({ type: 'log', line }),
     });
     vm = machine;
@@ -106,16 +112,20 @@ function start(config: StartConfig): void {
     send({ type: 'error', code: e.code ?? 'HYVE_INTERNAL', message: e.message }, () => shutdown(1));
     return;
   }
+  const runStartMs = performance.now();
+  if (config.profile) phases = new PhaseRecorder(() => ({ ms: performance.now() - runStartMs, samples: machine.stats()?.profileSamples ?? 0 }));
   const exited = machine.start();
   send({ type: 'started', pid: process.pid, stats: machine.stats(), machineCreatedMs });
   exited.then(
     (exit) => {
       process.exitCode = exit.code;
       const stats = machine.stats();
+      phases?.mark('end');
       machine.close();  // joins the vCPU threads; the VMM writes the profile then
       if (config.profile) {
         const problem = finishProfile(config.profile, 'kernel' in config ? config.kernel : undefined);
         if (problem) send({ type: 'log', line: problem });
+        else phases?.write(config.profile.file);
       }
       // Exit only once the outcome has reached the parent.
       send({ type: 'exit', ...exit, stats }, () => shutdown(exit.code));
@@ -144,6 +154,9 @@ process.on('message', (message: ParentMessage) => {
         const e = error as Error & { code?: string };
         send({ type: 'snapshot', id: message.id, error: { code: e.code ?? 'HYVE_INTERNAL', message: e.message } });
       }
+      break;
+    case 'ready':
+      phases?.mark('ready');
       break;
     case 'stop':
       vm?.stop();

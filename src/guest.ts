@@ -432,6 +432,7 @@ export class Guest implements AsyncDisposable {
   /** @internal */
   markReady(): void {
     this.readyReached = true;
+    this.vm.markReady();
   }
 
   /** The error that ended this guest, if any. */

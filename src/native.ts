@@ -66,6 +66,8 @@ export interface VmStats {
   decompressMs: number;
   /** Restored VMs: milliseconds to read the snapshot and load its state (-1 otherwise). */
   restoreMs: number;
+  /** Samples the guest profiler has taken so far, all vCPUs together (0 unprofiled). */
+  profileSamples: number;
   addedKernelArguments: string[];
   exits: Record<string, number>;
 }

@@ -12,6 +12,8 @@ export type ParentMessage =
   | { type: 'start'; config: ChildConfig | RestoreChildConfig }
   | { type: 'input'; port: number; data: string /* base64 */ }
   | { type: 'stats' }
+  /** The caller saw the guest ready (a profiled VM marks that phase). */
+  | { type: 'ready' }
   | { type: 'snapshot'; id: number; dir: string }
   | { type: 'stop' };
 

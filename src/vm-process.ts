@@ -219,6 +219,11 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
     });
   }
 
+  /** Tells the VM the caller saw the guest ready (a profiled VM marks that phase). */
+  markReady(): void {
+    this.post({ type: 'ready' });
+  }
+
   /** Ends the VM from the host side (outcome 'error'), then waits for the process. */
   async stop(): Promise<VmExit> {
     this.post({ type: 'stop' });

@@ -1,13 +1,16 @@
 /**
  * A profile of one default-guest boot (kernel with frame pointers, symbols from its
  * vmlinux): the file parses as folded stacks, holds about rate x time samples, and its
- * kernel addresses have names. One boot: each costs 1-5 minutes on a PVM host.
+ * kernel addresses have names; the boot's phases are recorded beside it, in order, and
+ * `hyve profile-report` prints them. One boot: each costs 1-5 minutes on a PVM host.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { bootGuest, parseFolded, summarize } from 'hyve';
+import { execFileSync } from 'node:child_process';
+import { bootGuest, parseFolded, readPhases, summarize } from 'hyve';
+import { cliPath } from './helpers/cli.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hyve-profile-boot-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,6 +38,19 @@ test('profile of a default-guest boot: parses, about rate x time samples, names 
   // A boot runs its initcalls under do_one_initcall, reached from kernel_init by frame pointers.
   expect(summary.functions.find((f) => f.name === 'do_one_initcall')?.total ?? 0).toBeGreaterThan(0);
   expect(summary.functions.find((f) => f.name === 'kernel_init')?.total ?? 0).toBeGreaterThan(0);
+  // Phases: first console output, /init, ready, end, in that order, by clock and by sample count.
+  const phases = readPhases(file)!;
+  expect(phases.map((p) => p.mark)).toEqual(['console', 'init', 'ready', 'end']);
+  for (let i = 1; i < phases.length; i++) {
+    expect(phases[i]!.ms).toBeGreaterThanOrEqual(phases[i - 1]!.ms);
+    expect(phases[i]!.samples).toBeGreaterThanOrEqual(phases[i - 1]!.samples);
+  }
+  expect(phases[2]!.ms).toBeLessThan(bootSeconds * 1000);
+  expect(phases[3]!.samples).toBeLessThanOrEqual(summary.samples);
+  expect(phases[3]!.samples).toBeGreaterThan(0.9 * summary.samples);
+  const report = execFileSync(process.execPath, [cliPath, 'profile-report', file], { encoding: 'utf8' });
+  expect(report).toMatch(/^boot phases \(from .*boot\.folded\.phases\.json\):$/m);
+  expect(report).toMatch(/^to \/init started +\d+\.\d\d s +\d+\.\d\d s +\d+ +\d+\.\d%$/m);
   console.log(
     `default guest profiled at ${hz} Hz: ready after ${bootSeconds.toFixed(1)} s, ${summary.samples} samples in ${seconds.toFixed(1)} s; ` +
       `top: ${summary.functions.slice(0, 5).map((f) => `${f.name} ${((100 * f.self) / summary.samples).toFixed(1)}%`).join(', ')}`,

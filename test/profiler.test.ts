@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { loadSymbols, parseFolded, startVm, summarize, VmStartError } from 'hyve';
+import { loadSymbols, parseFolded, readPhases, startVm, summarize, VmStartError } from 'hyve';
 import { buildGuest } from './helpers/guests.js';
 import { runCli } from './helpers/cli.js';
 
@@ -64,12 +64,23 @@ test('a guest spinning in a known function: that function dominates, under its c
   expect(spin!.self).toBeGreaterThan(0.1 * hz * 1.5);
   expect(summary.samples).toBeLessThan(1.5 * hz * (spinSeconds + 2));
 
-  // hyve profile-report: the same function on top of its table.
+  // Phases beside the profile: the first console output, then the end (no /init, and
+  // startVm has no ready marker), the end holding about every sample.
+  const phases = readPhases(file)!;
+  expect(phases.map((p) => p.mark)).toEqual(['console', 'end']);
+  expect(phases[1]!.ms).toBeGreaterThanOrEqual(phases[0]!.ms + 1000);
+  expect(phases[1]!.samples).toBeGreaterThan(phases[0]!.samples);
+  expect(phases[1]!.samples).toBeLessThanOrEqual(summary.samples);
+  expect(phases[1]!.samples).toBeGreaterThan(0.9 * summary.samples);
+
+  // hyve profile-report: the same function on top of its table, then the phases.
   const report = runCli(['profile-report', file, '--top', '5']);
   expect(report.status, report.stderr).toBe(0);
   expect(report.stdout).toMatch(/^\d+ samples in \d+ distinct stacks/);
   const firstRow = report.stdout.split('\n')[3]!;
   expect(firstRow).toMatch(/^\s+\d+\.\d% +\d+\.\d%.* profile_spin$/);
+  expect(report.stdout).toMatch(/^start to first console output +\d+\.\d\d s +\d+\.\d\d s +\d+ +\d+\.\d%$/m);
+  expect(report.stdout).toMatch(/^to the end of the VM +\d+\.\d\d s/m);
 });
 
 test('hyve --profile writes a named profile; --print-options carries it over', () => {

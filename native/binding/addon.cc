@@ -316,6 +316,7 @@ class VmObject : public Napi::ObjectWrap<VmObject> {
     out.Set("bootPath", s.bootPath);
     out.Set("decompressMs", s.decompressMs);
     out.Set("restoreMs", s.restoreMs);
+    out.Set("profileSamples", Napi::Number::New(env, static_cast<double>(s.profileSamples)));
     Napi::Array args = Napi::Array::New(env, s.addedKernelArguments.size());
     for (size_t i = 0; i < s.addedKernelArguments.size(); ++i) args.Set(i, s.addedKernelArguments[i]);
     out.Set("addedKernelArguments", args);

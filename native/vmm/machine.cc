@@ -267,6 +267,7 @@ MachineStats Machine::stats() const {
     for (const auto& [key, count] : runner->exits) stats.exits[key] += count;
     for (const auto& [device, accesses] : runner->portIo) stats.exits["io:" + accesses.name] += accesses.count;
     for (const auto& [device, accesses] : runner->mmio) stats.exits["mmio:" + accesses.name] += accesses.count;
+    if (runner->profile) stats.profileSamples += runner->profile->samplesTaken();
   }
   return stats;
 }

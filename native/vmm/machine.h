@@ -78,6 +78,7 @@ struct MachineStats {
   std::vector<std::string> addedKernelArguments;
   std::map<std::string, uint64_t> exits;  // "io:com1", "mmio:hpet", "fixup:int3", ...
   double restoreMs = -1;  // restored VMs: reading the snapshot and loading its state
+  uint64_t profileSamples = 0;  // samples the guest profiler has taken so far (all vCPUs)
 };
 
 struct SnapshotReport {

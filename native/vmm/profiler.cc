@@ -10,6 +10,7 @@
 namespace hyve {
 
 void VcpuProfile::sample(const hv::Vcpu& vcpu, const GuestMemory& memory) {
+  taken_.fetch_add(1, std::memory_order_relaxed);
   hv::Registers regs;
   hv::SpecialRegisters sregs;
   try {

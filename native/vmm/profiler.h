@@ -43,9 +43,12 @@ class VcpuProfile {
   const std::map<std::vector<uint64_t>, uint64_t>& kernelStacks() const { return stacks_; }
   uint64_t userSamples() const { return user_; }
   uint64_t failedSamples() const { return failed_; }
+  // Samples taken so far; any thread may read it (boot phases are marked by sample count).
+  uint64_t samplesTaken() const { return taken_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<bool> requested_{false};
+  std::atomic<uint64_t> taken_{0};
   std::map<std::vector<uint64_t>, uint64_t> stacks_;
   uint64_t user_ = 0;
   uint64_t failed_ = 0;  // registers could not be read

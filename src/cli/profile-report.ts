@@ -1,10 +1,11 @@
 /**
  * `hyve profile-report file [--symbols file] [--top n]`: the top functions of a profile
  * written by `hyve --profile` or bootGuest({ profile }), by self and total samples, and
- * the initcalls of a Linux boot.
+ * the initcalls of a Linux boot, and the boot's phases when the VM recorded them.
  */
 import { readFileSync } from 'node:fs';
 import { parseFolded, symbolize } from '../profile/folded.js';
+import { formatPhases, phasesFileFor, readPhases } from '../profile/phases.js';
 import { formatReport, summarize } from '../profile/report.js';
 import { loadSymbols } from '../profile/symbols.js';
 
@@ -37,6 +38,8 @@ export function profileReport(argv: string[]): number {
     let stacks = parseFolded(readFileSync(file, 'utf8'));
     if (symbols !== undefined) stacks = symbolize(stacks, loadSymbols(symbols));
     process.stdout.write(formatReport(summarize(stacks), top));
+    const phases = readPhases(file);
+    if (phases) process.stdout.write(`\nboot phases (from ${phasesFileFor(file)}):\n${formatPhases(phases)}`);
     return 0;
   } catch (error) {
     process.stderr.write(`hyve profile-report: ${(error as Error).message}\n`);

@@ -2,6 +2,7 @@
 export { loadSymbols, type SymbolTable } from './symbols.js';
 export { parseFolded, formatFolded, symbolize, symbolizeFile, type FoldedStack } from './folded.js';
 export { summarize, formatReport, type FunctionCost, type ProfileSummary } from './report.js';
+export { readPhases, formatPhases, phasesFileFor, type PhaseRecord, type PhaseMark } from './phases.js';
 
 /** bootGuest({ profile }) and startVm({ profile }). */
 export interface ProfileOptions {
