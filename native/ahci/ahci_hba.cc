@@ -128,6 +128,7 @@ void AhciHba::comreset(Port& port, bool linkUp) {
   }
   port.drive->reset();
   r.ssts = kSstsLinkUp;
+  r.tfd = kStatusReady;  // BSY clear: Linux waits for it after COMRESET before classifying
   r.sig = port.drive->signature();
   // The drive's first D2H FIS carries its signature in the count and LBA registers.
   AtaResult hello{.status = kStatusReady, .count = static_cast<uint16_t>(r.sig & 0xff), .lba = r.sig >> 8};

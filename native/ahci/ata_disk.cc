@@ -84,7 +84,7 @@ std::array<uint16_t, 256> AtaDisk::identify() const {
   w[86] = 0x3400;
   w[87] = 0x4000;
   w[88] = static_cast<uint16_t>(0x007f | udmaMode_ << 8);
-  w[93] = 0x6001;  // hardware reset result (SATA devices report a fixed value)
+  // Word 93 (PATA hardware reset result) stays 0: with word 80 that is how Linux tells SATA.
   for (unsigned i = 0; i < 4; ++i) w[100 + i] = static_cast<uint16_t>(sectors_ >> (16 * i));
   w[105] = disk_->readOnly() ? 0 : kMaxTrimBlocks;
   w[106] = 0x4000;  // one logical sector per physical sector

@@ -141,6 +141,7 @@ TEST_CASE("ahci: COMRESET through PxSCTL drops the link, then posts the signatur
   CHECK((rig.reg(kPort0 + kPxTfd) & kStatusBsy) != 0);
   rig.setReg(kPort0 + kPxSctl, 0x300);
   CHECK(rig.reg(kPort0 + kPxSsts) == 0x123);
+  CHECK(rig.reg(kPort0 + kPxTfd) == kStatusReady);  // BSY clear again: the drive is ready
   CHECK(rig.reg(kPort0 + kPxSig) == kSignatureAtapi);
   auto fis = rig.guest(kFb + 0x40, 14);
   CHECK(fis[0] == 0x34);
