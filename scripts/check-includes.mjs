@@ -16,6 +16,7 @@ const RANK = {
   pvm: 4,
   block: 4,
   virtio: 5,
+  ahci: 5,
   vmm: 6,
   binding: 7,
 };
@@ -44,7 +45,7 @@ for (const entry of readdirSync(root, { recursive: true })) {
 }
 
 if (problems.length) {
-  console.error(`include order violated (util → snapshot → core → hv → {devices, boot, firmware, pvm, block} → virtio → vmm → binding):`);
+  console.error(`include order violated (util → snapshot → core → hv → {devices, boot, firmware, pvm, block} → {virtio, ahci} → vmm → binding):`);
   for (const p of problems) console.error('  ' + p);
   process.exit(1);
 }

@@ -45,3 +45,6 @@ fuzz initrd 65536 test/fuzz/initrd_fuzzer.cc native/boot/initrd.cc native/boot/d
   -- -lz -llzma -lzstd -llz4 -lbz2
 # The split-virtqueue walker on a fuzzed guest memory and ring.
 fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc
+# The AHCI HBA's command list, FIS, PRDT and ATA/ATAPI command parsers on a fuzzed guest RAM.
+fuzz ahci 4096 test/fuzz/ahci_fuzzer.cc native/ahci/*.cc native/block/raw_disk.cc native/devices/pci/pci_device.cc \
+  native/devices/pci/pci_persist.cc native/core/guest_memory.cc native/util/*.cc

@@ -1,17 +1,30 @@
 /**
  * bootGuest()'s `disks` and `rng` options as the board's PCI functions (xhyve's `-s`):
- * virtio-rng at slot 3, disks from slot 4 on, in order (the guest's /dev/vda, vdb, ...).
+ * virtio-rng at slot 3, disks from slot 4 on, in order (virtio disks are the guest's
+ * /dev/vda, vdb, ...; each AHCI disk or CD is a controller of its own: /dev/sda, /dev/sr0).
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { VmStartError } from './vm-process.js';
 import type { ChildConfig } from './protocol.js';
 
+/**
+ * How the guest sees a disk: a virtio-blk device (the default), an AHCI SATA disk
+ * (xhyve's ahci-hd) or an AHCI ATAPI CD-ROM (xhyve's ahci-cd: read-only, 2048-byte
+ * sectors) for kernels and installers without virtio drivers.
+ */
+export type DiskInterface = 'virtio' | 'ahci' | 'ahci-cd';
+
+/** The PCI emulation (board.cc) of each interface. */
+export const DISK_EMULATIONS: Record<DiskInterface, string> = { virtio: 'virtio-blk', ahci: 'ahci-hd', 'ahci-cd': 'ahci-cd' };
+
 /** One disk of bootGuest({ disks }). */
 export interface DiskOptions {
   /** A raw image file or a host block device. */
   path: string;
-  /** The guest sees a read-only disk (VIRTIO_BLK_F_RO); its writes fail. Default false. */
+  /** 'virtio' (default), 'ahci' (a SATA disk) or 'ahci-cd' (a CD-ROM, always read-only). */
+  interface?: DiskInterface;
+  /** The guest sees a read-only disk (VIRTIO_BLK_F_RO; for AHCI, writes are aborted); its writes fail. Default false. */
   readOnly?: boolean;
   /**
    * The guest may write, but the file never changes: it writes to a private copy (a
@@ -19,7 +32,7 @@ export interface DiskOptions {
    * file the kernel frees when the VM process ends, even on SIGKILL. Default false.
    */
   ephemeral?: boolean;
-  /** What the guest reads from /sys/block/vdX/serial (virtio GET_ID), at most 20 bytes. */
+  /** The disk's serial number (virtio GET_ID: /sys/block/vdX/serial; AHCI: IDENTIFY DEVICE), at most 20 bytes. */
   serial?: string;
 }
 
@@ -58,7 +71,7 @@ export function pciDevicesFor(disks: readonly DiskOptions[] | undefined, rng: bo
       throw new VmStartError(`disk ${disk.path}: serial must be at most 20 bytes without commas, got ${JSON.stringify(serial)}`, 'HYVE_BAD_CONFIG');
     }
     const args = [checkDiskPath(disk.path), disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', serial && `serial=${serial}`].filter(Boolean).join(',');
-    devices.push({ slot: FIRST_DISK_SLOT + i, function: 0, emulation: 'virtio-blk', args });
+    devices.push({ slot: FIRST_DISK_SLOT + i, function: 0, emulation: DISK_EMULATIONS[disk.interface ?? 'virtio'], args });
   });
   devices.push({ slot: 31, function: 0, emulation: 'lpc' });
   return devices;

@@ -91,7 +91,8 @@ export interface BootGuestOptions {
   /** With `snapshot`: checksum the whole memory file even if its size and mtime are unchanged. */
   verifySnapshot?: boolean;
   /**
-   * virtio-blk disks, the guest's /dev/vda, /dev/vdb, ... in order. A path that does not
+   * Disks in order: virtio-blk (the guest's /dev/vda, /dev/vdb, ...) unless `interface` says
+   * 'ahci' (a SATA disk, /dev/sdX) or 'ahci-cd' (a CD-ROM, /dev/srN). A path that does not
    * exist or is not a regular file or block device is a VmStartError HYVE_BAD_DISK.
    * `guest.snapshot()` of a guest with disks is refused (HYVE_BAD_CONFIG) for now.
    */

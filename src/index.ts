@@ -55,7 +55,7 @@ export { toCommandLine, fromCommandLine, shellQuote, type ToBootOptionsResult } 
 export { UsageError, NotImplementedError } from './cli/args.js';
 export { deriveMac } from './cli/mac.js';
 export { uuidFromName } from './uuid.js';
-export type { DiskOptions } from './disks.js';
+export type { DiskInterface, DiskOptions } from './disks.js';
 export {
   loadSymbols,
   parseFolded,

@@ -32,7 +32,7 @@ export const BOOT_GUEST_OPTION_NAMES = [
 ] as const;
 
 /** The fields of one entry of bootGuest()'s `disks` option. */
-export const DISK_OPTION_NAMES = ['path', 'readOnly', 'ephemeral', 'serial'] as const;
+export const DISK_OPTION_NAMES = ['path', 'readOnly', 'ephemeral', 'serial', 'interface'] as const;
 
 /** The fields of the `profile` option (bootGuest(), startVm()). */
 export const PROFILE_OPTION_NAMES = ['file', 'hz', 'symbols'] as const;
@@ -155,7 +155,7 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
   snapshot: isPath,
   verifySnapshot: isBoolean,
   disks: {
-    accepts: `an array of { ${DISK_OPTION_NAMES.join(', ')} } with a non-empty path`,
+    accepts: `an array of { ${DISK_OPTION_NAMES.join(', ')} } with a non-empty path and interface 'virtio', 'ahci' or 'ahci-cd'`,
     ok: (v) =>
       Array.isArray(v) &&
       v.every(
@@ -164,7 +164,8 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
           Object.keys(d).every((k) => (DISK_OPTION_NAMES as readonly string[]).includes(k)) &&
           isPath.ok(d.path) &&
           [d.readOnly, d.ephemeral].every((b) => b === undefined || typeof b === 'boolean') &&
-          (d.serial === undefined || typeof d.serial === 'string'),
+          (d.serial === undefined || typeof d.serial === 'string') &&
+          (d.interface === undefined || d.interface === 'virtio' || d.interface === 'ahci' || d.interface === 'ahci-cd'),
       ),
   },
   rng: isBoolean,

@@ -56,7 +56,7 @@ const cases: Case[] = [
     from: 'xhyve.1 EXAMPLES (3): AHCI disks and an AMD host bridge',
     line: `-c 4 -s 0,amd_hostbridge -s 31,lpc -s 1:0,ahci-hd,/images/disk.1 -s 1:1,ahci-hd,/images/disk.2 -s 2,ahci-cd,/images/install.iso -s 3,virtio-net,tap0 -l com1,/dev/nmdm0A -A -H -m 8G -f kexec,vmlinuz,initrd.gz,"earlyprintk=serial console=ttyS0"`,
     expect: { cpus: 4, memoryMiB: 8192, com1: { kind: 'device', path: '/dev/nmdm0A' } },
-    refused: ['amd_hostbridge', 'ahci-hd', 'ahci-cd', 'virtio-net'],
+    refused: ['amd_hostbridge', 'virtio-net'],
   },
   {
     from: 'hyve.1 EXAMPLES (2): autopty with a link and a log',
@@ -205,6 +205,23 @@ describe('the raw VM config the CLI starts', () => {
   test('toCommandLine() spells disks and rng as -s slots', () => {
     const argv = toCommandLine({ kernel: '/k', rng: true, disks: [{ path: '/d.img', ephemeral: true, serial: 's1' }] });
     expect(argv.join(' ')).toContain('-s 3,virtio-rnd -s 4,virtio-blk,/d.img,ephemeral,serial=s1');
+    const ahci = toCommandLine({ kernel: '/k', disks: [{ path: '/d.img', interface: 'ahci', readOnly: true }, { path: '/c.iso', interface: 'ahci-cd' }, { path: '/v.img', interface: 'virtio' }] });
+    expect(ahci.join(' ')).toContain('-s 4,ahci-hd,/d.img,ro -s 5,ahci-cd,/c.iso -s 6,virtio-blk,/v.img');
+  });
+
+  test('-s N,ahci-hd,path[,ro] and -s N,ahci-cd,path reach the board and convert to disks with their interface', () => {
+    const line = `-s 4,ahci-hd,a.img,ro -s 5,ahci-cd,cd/b.iso -f kexec,k/bzImage,,`;
+    expect(toVmConfig(parseArgs(shellWords(line)), cwd).pciDevices).toEqual([
+      { slot: 0, function: 0, emulation: 'hostbridge' },
+      { slot: 4, function: 0, emulation: 'ahci-hd', args: `${path.resolve(cwd, 'a.img')},ro` },
+      { slot: 5, function: 0, emulation: 'ahci-cd', args: path.resolve(cwd, 'cd/b.iso') },
+      { slot: 31, function: 0, emulation: 'lpc' },
+    ]);
+    expect(fromCommandLine(shellWords(line), cwd).options.disks).toEqual([
+      { path: path.resolve(cwd, 'a.img'), interface: 'ahci', readOnly: true },
+      { path: path.resolve(cwd, 'cd/b.iso'), interface: 'ahci-cd' },
+    ]);
+    expect(unsupported(parseArgs(shellWords(`-s 5,ahci-cd -f kexec,k,,`)))?.message).toMatch(/ahci-cd needs a disk image/);
   });
 
   test('-f is required', () => {

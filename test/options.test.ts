@@ -58,7 +58,8 @@ describe('bootGuest() refuses bad options before any process starts', () => {
   test.each<[string, Record<string, unknown>, RegExp]>([
     ['an unknown option, listing the valid ones', { floppy: '/tmp/disk.img' }, /unknown option 'floppy'; no option has a similar name\. \(valid options: kernel, initrd, cmdline/],
     ['disk for disks', { disk: '/tmp/disk.img' }, /unknown option 'disk'; did you mean 'disks'\?/],
-    ['a disk without a path', { disks: [{ readOnly: true }] }, /option 'disks' must be an array of \{ path, readOnly, ephemeral, serial \}/],
+    ['a disk without a path', { disks: [{ readOnly: true }] }, /option 'disks' must be an array of \{ path, readOnly, ephemeral, serial, interface \}/],
+    ['a disk with an unknown interface', { disks: [{ path: '/tmp/x', interface: 'scsi' }] }, /option 'disks' must be .* and interface 'virtio', 'ahci' or 'ahci-cd'/],
     ['a disk with an unknown field', { disks: [{ path: '/tmp/x', ro: true }] }, /option 'disks' must be/],
     ['a misspelled option in another case', { Kernel: '/boot/vmlinuz' }, /unknown option 'Kernel'; did you mean 'kernel'\?/],
     ['a shortened option', { verify: true }, /unknown option 'verify'; did you mean 'verifySnapshot'\?/],

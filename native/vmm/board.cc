@@ -1,5 +1,8 @@
 #include "vmm/board.h"
 
+#include "ahci/ahci_hba.h"
+#include "ahci/ata_disk.h"
+#include "ahci/atapi_cd.h"
 #include "core/layout.h"
 #include "devices/acpi_pm/acpi_pm.h"
 #include "devices/acpi_pm/reset_control.h"
@@ -71,13 +74,14 @@ std::unique_ptr<PciDevice> virtioRnd(const PciDeviceSpec& spec, const BoardConte
   return virtioPci(std::make_unique<virtio::VirtioRng>(), context);
 }
 
-// xhyve's "path[,ro]", plus hyve's "ephemeral" and "serial=ID" options.
-std::unique_ptr<PciDevice> virtioBlk(const PciDeviceSpec& spec, const BoardContext& context) {
+// xhyve's "path[,ro]", plus hyve's "ephemeral" and "serial=ID" options, for any disk emulation.
+DiskOptions diskOptions(const PciDeviceSpec& spec) {
+  const std::string& name = spec.emulation;
   DiskOptions disk;
   size_t comma = spec.args.find(',');
   disk.path = spec.args.substr(0, comma);
   if (disk.path.empty()) {
-    throw Error(ErrorCode::BadConfig, "virtio-blk needs a disk image: -s N,virtio-blk,path[,ro] "
+    throw Error(ErrorCode::BadConfig, name + " needs a disk image: -s N," + name + ",path[,ro] "
                                       "(a snapshot of a VM with disks cannot be restored yet)");
   }
   while (comma != std::string::npos) {
@@ -86,12 +90,37 @@ std::unique_ptr<PciDevice> virtioBlk(const PciDeviceSpec& spec, const BoardConte
     if (option == "ro") disk.readOnly = true;
     else if (option == "ephemeral") disk.ephemeral = true;
     else if (option.rfind("serial=", 0) == 0) disk.serial = option.substr(7);
-    else throw Error(ErrorCode::BadConfig, "virtio-blk option '" + option + "' is not one of ro, ephemeral, serial=ID");
+    else throw Error(ErrorCode::BadConfig, name + " option '" + option + "' is not one of ro, ephemeral, serial=ID");
     comma = next;
   }
-  if (disk.serial.size() > 20) throw Error(ErrorCode::BadConfig, "virtio-blk serial '" + disk.serial + "' is longer than 20 bytes");
+  if (disk.serial.size() > 20) throw Error(ErrorCode::BadConfig, name + " serial '" + disk.serial + "' is longer than 20 bytes");
+  return disk;
+}
+
+std::unique_ptr<PciDevice> virtioBlk(const PciDeviceSpec& spec, const BoardContext& context) {
+  DiskOptions disk = diskOptions(spec);
   auto raw = std::make_unique<RawDisk>(disk);
   return virtioPci(std::make_unique<virtio::VirtioBlk>(std::move(raw), disk.serial), context);
+}
+
+// An AHCI controller with one port, as xhyve's ahci-hd and ahci-cd give.
+std::unique_ptr<PciDevice> ahciController(std::unique_ptr<ahci::AtaDrive> drive, const BoardContext& context) {
+  std::vector<std::unique_ptr<ahci::AtaDrive>> drives;
+  drives.push_back(std::move(drive));
+  return std::make_unique<ahci::AhciHba>(std::move(drives), context.memory, context.vm);
+}
+
+std::unique_ptr<PciDevice> ahciHd(const PciDeviceSpec& spec, const BoardContext& context) {
+  DiskOptions disk = diskOptions(spec);
+  return ahciController(std::make_unique<ahci::AtaDisk>(std::make_unique<RawDisk>(disk), disk.serial), context);
+}
+
+// A CD is read-only whatever the options say.
+std::unique_ptr<PciDevice> ahciCd(const PciDeviceSpec& spec, const BoardContext& context) {
+  DiskOptions disk = diskOptions(spec);
+  disk.readOnly = true;
+  disk.ephemeral = false;
+  return ahciController(std::make_unique<ahci::AtapiCd>(std::make_unique<RawDisk>(disk)), context);
 }
 
 constexpr PciEmulation kPciEmulations[] = {
@@ -99,6 +128,8 @@ constexpr PciEmulation kPciEmulations[] = {
     {"lpc", withoutArguments<LpcBridge>},
     {"virtio-rnd", virtioRnd},
     {"virtio-blk", virtioBlk},
+    {"ahci-hd", ahciHd},
+    {"ahci-cd", ahciCd},
 };
 
 const PciEmulation& pciEmulation(const std::string& name) {

@@ -14,7 +14,7 @@
  * unless -A, -x, -u say otherwise, while bootGuest's defaults (the native ones) are ACPI,
  * x2APIC and a UTC RTC. Both conversions therefore spell out every machine field.
  */
-import { FIRST_DISK_SLOT, RNG_SLOT } from '../disks.js';
+import { DISK_EMULATIONS, FIRST_DISK_SLOT, RNG_SLOT, type DiskInterface } from '../disks.js';
 import path from 'node:path';
 import { HYVE_KERNEL_ARGS, type BootGuestOptions } from '../guest.js';
 import type { ChildConfig } from '../protocol.js';
@@ -87,8 +87,8 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
       if (device.conf !== undefined) problems.push(`-s ${device.text}: ${device.emulation} takes no configuration`);
       continue;
     }
-    if (device.emulation === 'virtio-blk') {
-      if (!device.conf) problems.push(`-s ${device.text}: virtio-blk needs a disk image: -s N,virtio-blk,path[,ro]`);
+    if (DISK_INTERFACES[device.emulation]) {
+      if (!device.conf) problems.push(`-s ${device.text}: ${device.emulation} needs a disk image: -s N,${device.emulation},path[,ro]`);
       continue;
     }
     const hint =
@@ -113,28 +113,33 @@ function pciDevicesOf(args: HyveArgs, cwd: string): NonNullable<ChildConfig['pci
     slot: device.slot,
     function: device.func,
     emulation: device.emulation,
-    ...(device.conf !== undefined ? { args: device.emulation === 'virtio-blk' ? diskArgs(device.conf, cwd) : device.conf } : {}),
+    ...(device.conf !== undefined ? { args: DISK_INTERFACES[device.emulation] ? diskArgs(device.conf, cwd) : device.conf } : {}),
   }));
   if (!devices.some((d) => d.emulation === 'hostbridge')) devices.unshift({ slot: 0, function: 0, emulation: 'hostbridge' });
   if (!devices.some((d) => d.emulation === 'lpc')) devices.push({ slot: 31, function: 0, emulation: 'lpc' });
   return devices;
 }
 
-/** virtio-blk's `path[,ro]...` with the path resolved against `cwd`. */
+/** The disk emulations, and the bootGuest() `interface` each is. */
+const DISK_INTERFACES: Record<string, DiskInterface | undefined> = { 'virtio-blk': 'virtio', 'ahci-hd': 'ahci', 'ahci-cd': 'ahci-cd' };
+
+/** A disk emulation's `path[,ro]...` with the path resolved against `cwd`. */
 function diskArgs(conf: string, cwd: string): string {
   const [file = '', ...options] = conf.split(',');
   return [path.resolve(cwd, file), ...options].join(',');
 }
 
-/** bootGuest()'s `disks` and `rng` for the -s virtio-blk and virtio-rnd slots (bootGuest picks the slots). */
+/** bootGuest()'s `disks` and `rng` for the -s disk and virtio-rnd slots (bootGuest picks the slots). */
 function devicesOf(args: HyveArgs, cwd: string): Pick<BootGuestOptions, 'disks' | 'rng'> {
   const disks = args.slots
-    .filter((d) => d.emulation === 'virtio-blk' && d.conf)
+    .filter((d) => DISK_INTERFACES[d.emulation] && d.conf)
     .map((d) => {
       const [file = '', ...options] = d.conf!.split(',');
       const serial = options.find((o) => o.startsWith('serial='))?.slice('serial='.length);
+      const diskInterface = DISK_INTERFACES[d.emulation]!;
       return {
         path: path.resolve(cwd, file),
+        ...(diskInterface !== 'virtio' ? { interface: diskInterface } : {}),
         ...(options.includes('ro') ? { readOnly: true } : {}),
         ...(options.includes('ephemeral') ? { ephemeral: true } : {}),
         ...(serial ? { serial } : {}),
@@ -269,7 +274,7 @@ export function toCommandLine(options: BootGuestOptions): string[] {
   (options.disks ?? []).forEach((disk, i) => {
     if (disk.path.includes(',')) throw badConfig('toCommandLine', `${disk.path}: -s cannot hold a path with a comma`);
     const conf = [path.resolve(disk.path), disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', disk.serial && `serial=${disk.serial}`].filter(Boolean).join(',');
-    argv.push('-s', `${FIRST_DISK_SLOT + i},virtio-blk,${conf}`);
+    argv.push('-s', `${FIRST_DISK_SLOT + i},${DISK_EMULATIONS[disk.interface ?? 'virtio']},${conf}`);
   });
   for (const file of [options.kernel, options.initrd]) {
     if (file?.includes(',')) throw badConfig('toCommandLine', `${file}: xhyve's -f cannot hold a path with a comma`);

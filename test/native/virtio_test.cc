@@ -6,6 +6,7 @@
 #include "core/guest_memory.h"
 #include "core/layout.h"
 #include "fake_interrupts.h"
+#include "temp_image.h"
 #include "snapshot/state_io.h"
 #include "virtio/blk/virtio_blk.h"
 #include "virtio/rng/virtio_rng.h"
@@ -342,25 +343,7 @@ TEST_CASE("virtio-pci: the transport and its queue survive a snapshot, field by 
 
 // ---- virtio-blk ----
 
-struct TempImage {
-  std::string path;
-  explicit TempImage(size_t bytes) {
-    char name[] = "/tmp/hyve-blk-test-XXXXXX";
-    int fd = ::mkstemp(name);
-    REQUIRE(fd >= 0);
-    REQUIRE(::ftruncate(fd, static_cast<off_t>(bytes)) == 0);
-    ::close(fd);
-    path = name;
-  }
-  ~TempImage() { ::unlink(path.c_str()); }
-  std::vector<uint8_t> read(uint64_t offset, size_t length) const {
-    std::vector<uint8_t> out(length);
-    int fd = ::open(path.c_str(), O_RDONLY);
-    CHECK(::pread(fd, out.data(), length, static_cast<off_t>(offset)) == static_cast<ssize_t>(length));
-    ::close(fd);
-    return out;
-  }
-};
+using test::TempImage;
 
 DiskOptions diskOptions(std::string path, bool readOnly = false, bool ephemeral = false) {
   DiskOptions options;
