@@ -71,9 +71,13 @@ class Board {
   const std::vector<std::unique_ptr<snapshot::Snapshottable>>& sections() const { return sections_; }
 
   // The PCI functions a snapshot holds, from its section names (the inverse of the names
-  // sections() gives). Arguments are not recovered: no emulation takes any yet; one that
-  // does must save them in its own section.
+  // sections() gives), without arguments: a restore gives them anew (withArguments()).
   static std::vector<PciDeviceSpec> pciDevicesFromSections(const std::vector<std::string>& names);
+
+  // The snapshot's functions with the arguments `given` has for them (same slot, function
+  // and emulation), e.g. a restored NIC's port forwards. Throws Error(BadSnapshot) for an
+  // entry of `given` the snapshot does not have.
+  static std::vector<PciDeviceSpec> withArguments(std::vector<PciDeviceSpec> fromSnapshot, const std::vector<PciDeviceSpec>& given);
 
   // The default board's PCI functions.
   static std::vector<PciDeviceSpec> defaultPciDevices();
