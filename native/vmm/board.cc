@@ -148,8 +148,12 @@ net::PortForward forwardOption(const std::string& text) {
   return f;
 }
 
-// xhyve's "-s N,virtio-net" on the user-mode backend, with "mac=" and "fwd=" options.
+std::unique_ptr<PciDevice> virtioTap(const PciDeviceSpec& spec, const BoardContext& context);
+
+// xhyve's "-s N,virtio-net" on the user-mode backend, with "mac=" and "fwd=" options;
+// bhyve's "virtio-net,tapX" (a name first, not an option) is the tap backend.
 std::unique_ptr<PciDevice> virtioNet(const PciDeviceSpec& spec, const BoardContext& context) {
+  if (!spec.args.empty() && spec.args.substr(0, spec.args.find(',')).find('=') == std::string::npos) return virtioTap(spec, context);
   std::string mac;
   std::vector<net::PortForward> forwards;
   for (const std::string& option : splitOptions(spec.args)) {
@@ -158,7 +162,7 @@ std::unique_ptr<PciDevice> virtioNet(const PciDeviceSpec& spec, const BoardConte
     else throw Error(ErrorCode::BadConfig, "virtio-net option '" + option + "' is not one of mac=MAC, fwd=[tcp:|udp:]HOSTPORT:GUESTPORT");
   }
   auto backend = std::make_unique<net::SlirpBackend>(forwards);
-  return virtioPci(std::make_unique<virtio::VirtioNet>(macOption("virtio-net", mac), std::move(backend)), context);
+  return virtioPci(std::make_unique<virtio::VirtioNet>(macOption("virtio-net", mac), std::move(backend), context.log), context);
 }
 
 // xhyve's "-s N,virtio-tap,tapX", with a "mac=" option.
@@ -171,7 +175,7 @@ std::unique_ptr<PciDevice> virtioTap(const PciDeviceSpec& spec, const BoardConte
     else throw Error(ErrorCode::BadConfig, "virtio-tap option '" + options[i] + "' is not mac=MAC");
   }
   auto backend = std::make_unique<net::TapBackend>(options[0]);
-  return virtioPci(std::make_unique<virtio::VirtioNet>(macOption("virtio-tap", mac), std::move(backend)), context);
+  return virtioPci(std::make_unique<virtio::VirtioNet>(macOption("virtio-tap", mac), std::move(backend), context.log), context);
 }
 
 constexpr PciEmulation kPciEmulations[] = {

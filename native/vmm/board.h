@@ -45,6 +45,8 @@ struct BoardContext {
   // Console wiring: bytes a UART transmits, and "room appeared in its receive FIFO".
   std::function<void(ConsolePort, std::span<const uint8_t>)> consoleOutput;
   std::function<void(ConsolePort)> consoleDrained;
+  // VMM notices for the user (a network backend that failed); may be empty.
+  std::function<void(const std::string&)> log;
 };
 
 class Board {

@@ -32,13 +32,14 @@ class FakeBackend final : public net::NetBackend {
   }
   int wakeFd() const override { return wake.get(); }
   void clearWake() override { drainEventFd(wake.get()); }
-  std::string failure() const override { return {}; }
+  std::string failure() const override { return failed; }
   void deliver(std::vector<uint8_t> frame) {
     incoming.push_back(std::move(frame));
     signalEventFd(wake.get());
   }
 
   size_t capacity = 1000;
+  std::string failed;
   std::vector<std::vector<uint8_t>> sent;
   std::deque<std::vector<uint8_t>> incoming;
   UniqueFd wake = newEventFd();
@@ -55,8 +56,12 @@ struct NetRig {
   Rig rig;
   uint16_t txAvail = 0, rxAvail = 0;
 
+  std::vector<std::string> logged;
+
   explicit NetRig(bool mergeable = true, std::unique_ptr<FakeBackend> fake = std::make_unique<FakeBackend>())
-      : backend(fake.get()), rig(std::make_unique<VirtioNet>(std::array<uint8_t, 6>{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}, std::move(fake))) {
+      : backend(fake.get()),
+        rig(std::make_unique<VirtioNet>(std::array<uint8_t, 6>{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}, std::move(fake),
+                                        [this](const std::string& line) { logged.push_back(line); })) {
     rig.negotiate(mergeable ? uint64_t{1} << kMrgRxBuf : 0);
     rig.setupQueue(kSize, VirtioNet::kRxQueue);
     rig.setupQueue(kSize, VirtioNet::kTxQueue);
@@ -216,6 +221,18 @@ TEST_CASE("virtio-net: a receive buffer the device may not write sets DEVICE_NEE
   n.rig.pci->pollForTest();
   CHECK((n.rig.status() & kStatusNeedsReset) != 0);
   CHECK(n.rig.pci->lastError().find("device-writable") != std::string::npos);
+}
+
+TEST_CASE("virtio-net: a failed backend is reported once, and the guest's frames are dropped, never stuck") {
+  NetRig n;
+  n.backend->failed = "tap device tap0 failed: No such device";
+  n.send(0, pattern(100, 1));
+  n.send(1, pattern(100, 2));
+  CHECK(n.backend->sent.empty());
+  CHECK(n.used(VirtioNet::kTxQueue) == 2);
+  CHECK(n.net().counters().txDropped == 2);
+  REQUIRE(n.logged.size() == 1);
+  CHECK(n.logged[0].find("tap device tap0 failed") != std::string::npos);
 }
 
 }  // namespace

@@ -26,8 +26,9 @@ static_assert(sizeof(Header) == VirtioNet::kHeaderBytes);
 
 }  // namespace
 
-VirtioNet::VirtioNet(std::array<uint8_t, 6> mac, std::unique_ptr<net::NetBackend> backend)
-    : mac_(mac), backend_(std::move(backend)) {}
+VirtioNet::VirtioNet(std::array<uint8_t, 6> mac, std::unique_ptr<net::NetBackend> backend,
+                     std::function<void(const std::string&)> log)
+    : mac_(mac), backend_(std::move(backend)), log_(std::move(log)) {}
 
 uint64_t VirtioNet::features() const { return 1ull << kMacBit | 1ull << kMrgRxBufBit | 1ull << kStatusBit; }
 
@@ -57,7 +58,14 @@ bool VirtioNet::service(QueueIo& io) {
   backend_->clearWake();
   rxStalled_ = txStalled_ = false;
   bool more = transmit(io);
-  return receive(io) || more;
+  more = receive(io) || more;
+  if (!failureReported_) {
+    if (std::string why = backend_->failure(); !why.empty()) {
+      failureReported_ = true;
+      if (log_) log_("virtio-net: " + why + "; the guest's frames are dropped from now on");
+    }
+  }
+  return more;
 }
 
 bool VirtioNet::transmit(QueueIo& io) {

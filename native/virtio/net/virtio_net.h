@@ -14,6 +14,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 
 namespace hyve::virtio {
@@ -33,7 +34,9 @@ class VirtioNet final : public VirtioDevice {
     std::atomic<uint64_t> txFrames{0}, txDropped{0}, rxFrames{0}, rxDropped{0};
   };
 
-  VirtioNet(std::array<uint8_t, 6> mac, std::unique_ptr<net::NetBackend> backend);
+  // `log` hears once why the backend failed (may be empty).
+  VirtioNet(std::array<uint8_t, 6> mac, std::unique_ptr<net::NetBackend> backend,
+            std::function<void(const std::string&)> log = {});
 
   uint16_t deviceId() const override { return kDeviceNet; }
   uint32_t pciClass() const override { return 0x020000; }  // network, Ethernet
@@ -61,6 +64,8 @@ class VirtioNet final : public VirtioDevice {
   bool rxStalled_ = false;  // a frame waits for receive buffers: no wake-ups until a kick
   bool txStalled_ = false;  // the backend is full: wake up when it has room
   bool havePending_ = false;
+  bool failureReported_ = false;
+  std::function<void(const std::string&)> log_;
   std::vector<uint8_t> pending_;  // the frame for the guest that did not fit yet
   std::vector<uint8_t> frame_;    // scratch for transmits
   Counters counters_;
