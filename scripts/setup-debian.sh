@@ -13,6 +13,8 @@
 #   dmidecode                    the foreign check of hyve's SMBIOS tables (test/smbios.test.ts)
 #   e2fsprogs                    mke2fs -d and debugfs: ext4 images for the virtio-blk tests
 #   clang libclang-rt-14-dev     the libFuzzer targets in test/fuzz/ (scripts/fuzz.sh)
+#   libslirp-dev                 virtio-net's rootless user-mode networking (linked into the addon)
+#   iproute2                     ip netns / ip tuntap for the tap backend's test
 set -euo pipefail
 packages=(
   build-essential python3
@@ -22,6 +24,7 @@ packages=(
   busybox-static cpio tmux
   dmidecode
   e2fsprogs clang libclang-rt-14-dev
+  libslirp-dev iproute2
 )
 missing=()
 for p in "${packages[@]}"; do
