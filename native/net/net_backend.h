@@ -30,6 +30,8 @@ class NetBackend {
   virtual int wakeFd() const = 0;
   // Called before the NIC drains the backend, so a wake-up after it is not lost.
   virtual void clearWake() = 0;
+  // The link's MTU, which the NIC offers the guest (VIRTIO_NET_F_MTU).
+  virtual uint16_t mtu() const { return 1500; }
   // Why the backend stopped working (empty: it works). A NIC whose backend failed still
   // takes the guest's frames (and drops them), so the guest never hangs on it.
   virtual std::string failure() const = 0;

@@ -118,6 +118,8 @@ SlirpBackend::SlirpBackend(const std::vector<PortForward>& forwards)
   config.vhostname = "hyve";
   config.vdhcp_start = address(kUserGuest);
   config.vnameserver = address(kUserDns);
+  config.if_mtu = kMtu;
+  config.if_mru = kMtu;
   config.disable_host_loopback = false;  // the gateway reaches 127.0.0.1: the point of it
   slirp_ = slirp_new(&config, &kCallbacks, this);
   if (!slirp_) throw Error(ErrorCode::Internal, "user networking: libslirp could not start");

@@ -113,8 +113,12 @@ TEST_CASE("virtio-net: a modern network function with MAC, STATUS and mergeable 
   n.rig.pci->barRead(kVirtioBar, kDeviceConfigOffset, config);
   CHECK(std::vector<uint8_t>(config, config + 6) == std::vector<uint8_t>{0x02, 0x11, 0x22, 0x33, 0x44, 0x55});
   CHECK(config[6] == 1);  // VIRTIO_NET_S_LINK_UP
+  uint16_t mtu = 0;
+  n.rig.pci->barRead(kVirtioBar, kDeviceConfigOffset + 10, {reinterpret_cast<uint8_t*>(&mtu), 2});
+  CHECK(mtu == 1500);
   n.rig.setBar<uint32_t>(0x00, 0);
   uint32_t offered = n.rig.bar<uint32_t>(0x04);
+  CHECK((offered >> 3 & 1) == 1);
   CHECK((offered >> 5 & 1) == 1);
   CHECK((offered >> 15 & 1) == 1);
   CHECK((offered >> 16 & 1) == 1);

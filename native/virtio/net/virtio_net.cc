@@ -8,6 +8,7 @@ namespace hyve::virtio {
 namespace {
 
 // Feature bits (§5.1.3).
+constexpr unsigned kMtuBit = 3;
 constexpr unsigned kMacBit = 5;
 constexpr unsigned kMrgRxBufBit = 15;
 constexpr unsigned kStatusBit = 16;
@@ -30,13 +31,16 @@ VirtioNet::VirtioNet(std::array<uint8_t, 6> mac, std::unique_ptr<net::NetBackend
                      std::function<void(const std::string&)> log)
     : mac_(mac), backend_(std::move(backend)), log_(std::move(log)) {}
 
-uint64_t VirtioNet::features() const { return 1ull << kMacBit | 1ull << kMrgRxBufBit | 1ull << kStatusBit; }
+uint64_t VirtioNet::features() const { return 1ull << kMtuBit | 1ull << kMacBit | 1ull << kMrgRxBufBit | 1ull << kStatusBit; }
 
 void VirtioNet::readConfig(uint64_t offset, std::span<uint8_t> data) const {
-  uint8_t config[8] = {};
+  // mac, status, max_virtqueue_pairs (unused without MQ), mtu.
+  uint8_t config[12] = {};
   std::memcpy(config, mac_.data(), 6);
   uint16_t status = kLinkUp;
   std::memcpy(config + 6, &status, 2);
+  uint16_t mtu = backend_->mtu();
+  std::memcpy(config + 10, &mtu, 2);
   std::fill(data.begin(), data.end(), 0);
   if (offset < sizeof config) std::memcpy(data.data(), config + offset, std::min<uint64_t>(data.size(), sizeof config - offset));
 }

@@ -1,5 +1,6 @@
-// virtio-net (virtio 1.x §5.1): one receive and one transmit queue, MAC and STATUS in the
-// configuration space, mergeable receive buffers, on a NetBackend (net/net_backend.h).
+// virtio-net (virtio 1.x §5.1): one receive and one transmit queue, MAC, STATUS and the
+// backend's MTU in the configuration space, mergeable receive buffers, on a NetBackend
+// (net/net_backend.h).
 //
 // The device moves its buffers itself (VirtioDevice::service()): a receive buffer waits in
 // the ring until a frame arrives, and a frame the backend cannot take yet stays in the
