@@ -7,6 +7,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -46,6 +47,14 @@ TapBackend::TapBackend(const std::string& name) : name_(name), idle_(newEventFd(
                                             ": run as root, or give it to this user: ip tuntap add dev " + name + " mode tap user $(id -un)");
     }
     throwErrno(ErrorCode::BadConfig, "virtio-tap: cannot attach to " + name + " (is it a tap device, not tun, and free?)");
+  }
+  // The guest gets the tap's MTU (VIRTIO_NET_F_MTU), so both ends agree on frame sizes.
+  if (UniqueFd probe(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)); probe.valid()) {
+    ifreq query{};
+    std::strncpy(query.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (::ioctl(probe.get(), SIOCGIFMTU, &query) == 0 && query.ifr_mtu >= 68 && query.ifr_mtu <= 65535 - 18) {
+      mtu_ = static_cast<uint16_t>(query.ifr_mtu);
+    }
   }
   int header = kVnetHeaderBytes;
   if (::ioctl(fd, TUNSETVNETHDRSZ, &header) < 0) throwErrno(ErrorCode::BadConfig, "virtio-tap: " + name + ": TUNSETVNETHDRSZ");

@@ -22,11 +22,13 @@ class TapBackend final : public NetBackend {
   int wakeFd() const override;
   void clearWake() override {}
   std::string failure() const override;
+  uint16_t mtu() const override { return mtu_; }
 
  private:
   void fail(const std::string& why);
 
   std::string name_;
+  uint16_t mtu_ = 1500;  // the tap's, when it was opened
   UniqueFd fd_;
   UniqueFd idle_;  // never readable: the wake fd once the device is gone
   std::vector<uint8_t> buffer_;
