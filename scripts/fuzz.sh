@@ -45,3 +45,6 @@ fuzz initrd 65536 test/fuzz/initrd_fuzzer.cc native/boot/initrd.cc native/boot/d
   -- -lz -llzma -lzstd -llz4 -lbz2
 # The split-virtqueue walker on a fuzzed guest memory and ring.
 fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc
+# virtio-net's frames and buffers (both queues, mergeable or not) on a fuzzed guest memory.
+fuzz virtio_net 65536 test/fuzz/virtio_net_fuzzer.cc native/virtio/net/virtio_net.cc native/virtio/virtqueue.cc \
+  native/core/guest_memory.cc native/util/*.cc
