@@ -15,6 +15,7 @@ const RANK = {
   firmware: 4,
   pvm: 4,
   block: 4,
+  net: 4,
   virtio: 5,
   ahci: 5,
   vmm: 6,

@@ -48,3 +48,6 @@ fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc na
 # The AHCI HBA's command list, FIS, PRDT and ATA/ATAPI command parsers on a fuzzed guest RAM.
 fuzz ahci 4096 test/fuzz/ahci_fuzzer.cc native/ahci/*.cc native/block/raw_disk.cc native/devices/pci/pci_device.cc \
   native/devices/pci/pci_persist.cc native/core/guest_memory.cc native/util/*.cc
+# virtio-net's frames and buffers (both queues, mergeable or not) on a fuzzed guest memory.
+fuzz virtio_net 65536 test/fuzz/virtio_net_fuzzer.cc native/virtio/net/virtio_net.cc native/virtio/virtqueue.cc \
+  native/core/guest_memory.cc native/util/*.cc

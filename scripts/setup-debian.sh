@@ -14,6 +14,8 @@
 #   e2fsprogs                    mke2fs -d and debugfs: ext4 images for the virtio-blk tests
 #   clang libclang-rt-14-dev     the libFuzzer targets in test/fuzz/ (scripts/fuzz.sh)
 #   xorriso                      ISO 9660 images for the ahci-cd test (test/ahci.test.ts)
+#   libslirp-dev                 virtio-net's rootless user-mode networking (linked into the addon)
+#   iproute2                     ip netns / ip tuntap for the tap backend's test
 set -euo pipefail
 packages=(
   build-essential python3
@@ -24,6 +26,7 @@ packages=(
   dmidecode
   e2fsprogs clang libclang-rt-14-dev
   xorriso
+  libslirp-dev iproute2
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -59,11 +59,16 @@ export function checkDiskPath(file: string): string {
   return resolved;
 }
 
-/** The PCI functions for `disks` and `rng`, with the host bridge and LPC bridge around them; none without either. */
-export function pciDevicesFor(disks: readonly DiskOptions[] | undefined, rng: boolean | undefined): ChildConfig['pciDevices'] {
-  if (!disks?.length && !rng) return undefined;
+/** The PCI functions for `disks`, `rng` and a NIC, with the host bridge and LPC bridge around them; none without any. */
+export function pciDevicesFor(
+  disks: readonly DiskOptions[] | undefined,
+  rng: boolean | undefined,
+  nic?: NonNullable<ChildConfig['pciDevices']>[number],
+): ChildConfig['pciDevices'] {
+  if (!disks?.length && !rng && !nic) return undefined;
   if ((disks?.length ?? 0) > MAX_DISKS) throw new VmStartError(`at most ${MAX_DISKS} disks, got ${disks!.length}`, 'HYVE_BAD_CONFIG');
   const devices: NonNullable<ChildConfig['pciDevices']> = [{ slot: 0, function: 0, emulation: 'hostbridge' }];
+  if (nic) devices.push(nic);
   if (rng) devices.push({ slot: RNG_SLOT, function: 0, emulation: 'virtio-rnd' });
   (disks ?? []).forEach((disk, i) => {
     const serial = disk.serial ?? '';

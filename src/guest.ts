@@ -21,6 +21,7 @@ import { defaultTimeoutMs } from './host.js';
 import { SerialConsole } from './serial.js';
 import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
 import { pciDevicesFor, type DiskOptions } from './disks.js';
+import { checkNetworkOptions, netDevice, resolveForwards, type NetworkOption, type PortForward, type ResolvedForward } from './network.js';
 import { badConfig, validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
 import { checkUuid } from './uuid.js';
 import { notRegularFile } from './input-file.js';
@@ -100,6 +101,21 @@ export interface BootGuestOptions {
   /** A virtio-rng device fed by the host's getrandom() (the guest's /dev/hwrng). Default false. */
   rng?: boolean;
   /**
+   * A virtio-net NIC (the guest's eth0; the default guest brings it up by DHCP before its
+   * ready marker). `'user'`: rootless user-mode networking (libslirp in the VMM): the
+   * guest is 10.0.2.15, its gateway 10.0.2.2 reaches the host's 127.0.0.1, DNS is
+   * 10.0.2.3. `{ tap: 'tap0' }`: an existing host tap device (root, or a tap owned by the
+   * user). With `snapshot`: the restored copy gets a new backend of its own (connections
+   * open at snapshot time are reset). Default: no NIC.
+   */
+  network?: NetworkOption;
+  /**
+   * With `network: 'user'`: host ports on 127.0.0.1 forwarded to guest TCP ports; a
+   * missing or 0 `host` picks a free port, which `guest.hostPort(guest)` tells. Each
+   * guest (each restored copy too) has its own forwards.
+   */
+  forwardPorts?: PortForward[];
+  /**
    * Profile the guest: each vCPU is sampled `hz` times a second (default 99) and the folded
    * stacks (`root;...;leaf count`) are written to `file` when the VM ends, named with
    * `symbols` (default: the default guest's vmlinux, or the kernel when it is an ELF file).
@@ -175,6 +191,7 @@ export class Guest implements AsyncDisposable {
   /** Whether the console tty echoed the last command line (assumed until seen). */
   private consoleEchoes = true;
   private readonly failOn: readonly RegExp[];
+  private forwards: readonly ResolvedForward[] = [];
 
   /** @internal use bootGuest() */
   constructor(
@@ -195,6 +212,11 @@ export class Guest implements AsyncDisposable {
         }
       },
     });
+    // A network backend that failed (the tap vanished, slirp stopped): the guest keeps
+    // running without a link, and every later GuestError says so.
+    vm.on('log', (line) => {
+      if (line.startsWith('virtio-net:') && this.warningLines.length < MAX_WARNINGS) this.warningLines.push(line);
+    });
     vm.on('console', (port, data) => {
       if (port !== 0) return;
       this.scanLines(this.serial.push(data));
@@ -206,6 +228,24 @@ export class Guest implements AsyncDisposable {
       if (!this.failure && this.spillPath) rmSync(this.spillPath, { force: true });
       return { outcome: exit.outcome, code: exit.code, message: exit.message };
     });
+  }
+
+  /**
+   * The host port (on 127.0.0.1) that forwards to `guestPort`, from bootGuest({
+   * forwardPorts }). Throws (HYVE_BAD_CONFIG) for a port that is not forwarded.
+   */
+  hostPort(guestPort: number): number {
+    const forward = this.forwards.find((f) => f.guest === guestPort);
+    if (!forward) {
+      const known = this.forwards.map((f) => f.guest).join(', ') || 'none';
+      throw badConfig('hostPort', `guest port ${guestPort} is not forwarded (forwardPorts has: ${known})`);
+    }
+    return forward.host;
+  }
+
+  /** @internal */
+  setForwards(forwards: readonly ResolvedForward[]): void {
+    this.forwards = forwards;
   }
 
   /** Host process id of the VM (its own child process). */
@@ -220,7 +260,8 @@ export class Guest implements AsyncDisposable {
 
   /**
    * Console lines that did not end the guest but are worth knowing about: user programs
-   * the kernel reported as crashed (`segfault at`, `traps: ...`). The first 100 are kept;
+   * the kernel reported as crashed (`segfault at`, `traps: ...`), and a network backend
+   * that failed (`virtio-net: ...`, from the VMM). The first 100 are kept;
    * GuestError messages include them.
    */
   get warnings(): readonly string[] {
@@ -537,7 +578,7 @@ export async function bootFiles(
   return { kernel, initrd, cmdline: [HYVE_KERNEL_ARGS, initArgs, options.cmdline].filter(Boolean).join(' '), vmlinux };
 }
 
-async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy }> {
+async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy; forwards: ResolvedForward[] }> {
   const { kernel, initrd, cmdline, vmlinux } = await bootFiles(options);
   const symbols = options.profile?.symbols ?? vmlinux;
   const config: ChildConfig = {
@@ -550,9 +591,11 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
     ...options.machine,
     ...(options.profile ? { profile: resolveProfile(options.profile, symbols) } : {}),
   };
-  const pciDevices = pciDevicesFor(options.disks, options.rng);
+  checkNetworkOptions(options.network, options.forwardPorts);
+  const forwards = await resolveForwards(options.forwardPorts);
+  const pciDevices = pciDevicesFor(options.disks, options.rng, options.network && netDevice(options.network, forwards, options.uuid));
   if (pciDevices) config.pciDevices = pciDevices;
-  return { config, ready: toWaitStrategy(options.ready ?? DEFAULT_READY_MARKER) };
+  return { config, ready: toWaitStrategy(options.ready ?? DEFAULT_READY_MARKER), forwards };
 }
 
 /**
@@ -573,13 +616,14 @@ export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> 
     }
   }
   if (options.snapshot !== undefined) return restoreGuest(options.snapshot, options);
-  const { config, ready } = await resolveConfig(options);
+  const { config, ready, forwards } = await resolveConfig(options);
   // The clock starts once the default guest exists: building it (minutes, the first
   // time) reports its own progress and is not part of a boot.
   const startedAt = Date.now();
   const vm = new VmProcess(config);
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
   const guest = new Guest(vm, path.basename(config.kernel), options.failOn);
+  guest.setForwards(forwards);
   await untilReady(guest, vm, ready, options, options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000), startedAt);
   return guest;
 }
@@ -595,8 +639,12 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
     const problem = notRegularFile(path.join(dir, name));
     if (problem !== undefined) throw new VmStartError(`snapshot file ${path.join(dir, name)} ${problem}`, 'HYVE_BAD_SNAPSHOT');
   }
+  checkNetworkOptions(options.network, options.forwardPorts);
+  const forwards = await resolveForwards(options.forwardPorts);
   const config: RestoreChildConfig = {
     snapshot: dir,
+    // The snapshot names its NIC; the restored copy gets its own backend and forwards.
+    ...(options.network ? { pciDevices: [netDevice(options.network, forwards)] } : {}),
     verifySnapshotMemory: options.verifySnapshot ?? false,
     ...(options.profile ? { profile: resolveProfile(options.profile, options.profile.symbols) } : {}),
     expectSnapshot: {
@@ -610,6 +658,7 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   const vm = new VmProcess(config);
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
   const guest = new Guest(vm, path.basename(dir), options.failOn);
+  guest.setForwards(forwards);
   const ready = options.ready === undefined ? undefined : toWaitStrategy(options.ready);
   await untilReady(guest, vm, ready, options, options.timeoutMs ?? defaultTimeoutMs(10_000, 60_000), startedAt);
   return guest;

@@ -56,6 +56,7 @@ export { UsageError, NotImplementedError } from './cli/args.js';
 export { deriveMac } from './cli/mac.js';
 export { uuidFromName } from './uuid.js';
 export type { DiskInterface, DiskOptions } from './disks.js';
+export { USER_NET, type NetworkOption, type PortForward } from './network.js';
 export {
   loadSymbols,
   parseFolded,

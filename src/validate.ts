@@ -29,10 +29,15 @@ export const BOOT_GUEST_OPTION_NAMES = [
   'disks',
   'rng',
   'profile',
+  'network',
+  'forwardPorts',
 ] as const;
 
 /** The fields of one entry of bootGuest()'s `disks` option. */
 export const DISK_OPTION_NAMES = ['path', 'readOnly', 'ephemeral', 'serial', 'interface'] as const;
+
+/** The fields of one entry of bootGuest()'s `forwardPorts` option. */
+export const FORWARD_PORT_OPTION_NAMES = ['guest', 'host'] as const;
 
 /** The fields of the `profile` option (bootGuest(), startVm()). */
 export const PROFILE_OPTION_NAMES = ['file', 'hz', 'symbols'] as const;
@@ -45,8 +50,9 @@ export const GUEST_TEST_OPTION_NAMES = [...BOOT_GUEST_OPTION_NAMES, 'scope', 'sn
 
 /** The options ensureSnapshot() takes: bootGuest's for the boot it may make, and the cache directory. */
 export const ENSURE_SNAPSHOT_OPTION_NAMES = [
-  // A guest with disks cannot be restored yet, so it has no cached snapshot.
-  ...BOOT_GUEST_OPTION_NAMES.filter((name) => name !== 'snapshot' && name !== 'verifySnapshot' && name !== 'disks'),
+  // A guest with disks cannot be restored yet, so it has no cached snapshot; forwards
+  // belong to each restored copy, not to the snapshot.
+  ...BOOT_GUEST_OPTION_NAMES.filter((name) => !['snapshot', 'verifySnapshot', 'disks', 'forwardPorts'].includes(name)),
   'cacheDir',
 ] as const;
 
@@ -77,6 +83,8 @@ export const RESTORE_OPTION_NAMES = [
   'failOn',
   'onLog',
   'profile',
+  'network',
+  'forwardPorts',
 ] as const;
 
 /** Most vCPUs a machine may have (the VMM's limit). */
@@ -170,6 +178,22 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
   },
   rng: isBoolean,
   profile: isProfile,
+  network: {
+    accepts: "'user' or { tap: 'NAME' }",
+    ok: (v) => v === 'user' || (isPlainObject(v) && Object.keys(v).every((k) => k === 'tap') && typeof v.tap === 'string'),
+  },
+  forwardPorts: {
+    accepts: `an array of { ${FORWARD_PORT_OPTION_NAMES.join(', ')} } with whole-number ports (guest 1-65535, host 0-65535)`,
+    ok: (v) =>
+      Array.isArray(v) &&
+      v.every(
+        (f) =>
+          isPlainObject(f) &&
+          Object.keys(f).every((k) => (FORWARD_PORT_OPTION_NAMES as readonly string[]).includes(k)) &&
+          Number.isInteger(f.guest) && (f.guest as number) >= 1 && (f.guest as number) <= 65535 &&
+          (f.host === undefined || (Number.isInteger(f.host) && (f.host as number) >= 0 && (f.host as number) <= 65535)),
+      ),
+  },
 };
 
 const MACHINE_RULES: Record<(typeof MACHINE_OPTION_NAMES)[number], Rule> = {

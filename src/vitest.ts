@@ -114,10 +114,11 @@ export function guestTest(options: GuestTestOptions = {}): GuestTestAPI {
   let boot: Boot = (signal, name) =>
     bootGuest({ ...bootOptions, signal: both(signal), ...(fromTestName ? { uuid: uuidFromName(name()) } : {}) });
   let prepared: Promise<CachedSnapshot> | undefined;
-  const { verifySnapshot, ...bootRest } = rest;
+  const { verifySnapshot, forwardPorts, ...bootRest } = rest;
   const prepare = () => (prepared ??= ensureSnapshot({ ...bootRest, cacheDir: snapshotCacheDir }));
-  // What applies to a restore (docs/options.md): the boot-only options stay with the boot.
-  const restoreOptions = { signal: rest.signal, onLog: rest.onLog, failOn: rest.failOn, verifySnapshot };
+  // What applies to a restore (docs/options.md): the boot-only options stay with the boot;
+  // each restored copy gets forwards of its own.
+  const restoreOptions = { signal: rest.signal, onLog: rest.onLog, failOn: rest.failOn, verifySnapshot, network: rest.network, forwardPorts };
   if (snapshot === 'auto') {
     boot = async (signal) => {
       // The snapshot is shared by every test: a test that gives up waiting for it must

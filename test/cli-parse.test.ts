@@ -38,13 +38,13 @@ const cases: Case[] = [
     from: 'xhyve xhyverun.sh with SMP and NET enabled',
     line: `-A -m 1G -c 2 -s 0:0,hostbridge -s 31,lpc -l com1,stdio -s 2:0,virtio-net -f kexec,vmlinuz,initrd.gz,"earlyprintk=serial console=ttyS0"`,
     expect: { acpi: true, cpus: 2, memoryMiB: 1024 },
-    refused: ['-s 2:0,virtio-net'],
+    refused: null,
   },
   {
     from: 'a start.sh from the xhyve community (virtio-blk disk, -U)',
     line: `-A -m 16G -c 4 -s 0:0,hostbridge -s 31,lpc -l com1,stdio -s 2:0,virtio-net -s 4,virtio-blk,hdd130gb.img -U DCF8D785-A15F-4540-9917-952204C9F465 -f kexec,vmlinuz,initrd.img,"earlyprintk=serial console=ttyS0 root=/dev/vda1 ro"`,
     expect: { memoryMiB: 16384, cpus: 4, uuid: 'dcf8d785-a15f-4540-9917-952204c9f465' },
-    refused: ['virtio-net'],
+    refused: null,
   },
   {
     from: 'xhyve.1 EXAMPLES (1): -H accepted, -P refused',
@@ -56,7 +56,7 @@ const cases: Case[] = [
     from: 'xhyve.1 EXAMPLES (3): AHCI disks and an AMD host bridge',
     line: `-c 4 -s 0,amd_hostbridge -s 31,lpc -s 1:0,ahci-hd,/images/disk.1 -s 1:1,ahci-hd,/images/disk.2 -s 2,ahci-cd,/images/install.iso -s 3,virtio-net,tap0 -l com1,/dev/nmdm0A -A -H -m 8G -f kexec,vmlinuz,initrd.gz,"earlyprintk=serial console=ttyS0"`,
     expect: { cpus: 4, memoryMiB: 8192, com1: { kind: 'device', path: '/dev/nmdm0A' } },
-    refused: ['amd_hostbridge', 'virtio-net'],
+    refused: ['amd_hostbridge'],
   },
   {
     from: 'hyve.1 EXAMPLES (2): autopty with a link and a log',
@@ -288,7 +288,23 @@ describe('bootGuest() options and back', () => {
     expect(() => toCommandLine({ kernel: '/k', machine: { pvhEntry: true } })).toThrow(/pvhEntry has no xhyve flag/);
     expect(() => toCommandLine({ kernel: '/k', snapshot: '/tmp/snap' })).toThrow(/snapshot .* has no xhyve flag/);
     expect(() => toCommandLine({ kernel: '/a,b' })).toThrow(/comma/);
-    expect(() => fromCommandLine(['-s', '2,virtio-net', '-f', 'kexec,/k,,'])).toThrow(NotImplementedError);
+    expect(() => fromCommandLine(['-s', '2,virtio-vpnkit', '-f', 'kexec,/k,,'])).toThrow(NotImplementedError);
+    expect(() => toCommandLine({ kernel: '/k', network: 'user', forwardPorts: [{ guest: 80 }] })).toThrow(/guest port 80 needs a host port/);
+  });
+
+  test('a NIC: virtio-net with forwards is network user, virtio-tap (or bhyve\'s virtio-net,tapX) is a tap', () => {
+    const user = fromCommandLine(['-s', '2,virtio-net,fwd=tcp:2222:22,fwd=8080:80', '-f', 'kexec,/k,,']).options;
+    expect(user.network).toBe('user');
+    expect(user.forwardPorts).toEqual([{ guest: 22, host: 2222 }, { guest: 80, host: 8080 }]);
+    expect(toCommandLine(user)).toContain('2,virtio-net,fwd=tcp:2222:22,fwd=tcp:8080:80');
+    expect(fromCommandLine(['-s', '2,virtio-tap,tap1', '-f', 'kexec,/k,,']).options.network).toEqual({ tap: 'tap1' });
+    expect(fromCommandLine(['-s', '3,virtio-net,tap0', '-f', 'kexec,/k,,']).options.network).toEqual({ tap: 'tap0' });
+    expect(() => fromCommandLine(['-s', '2,virtio-tap', '-f', 'kexec,/k,,'])).toThrow(/virtio-tap needs a tap device/);
+    // With -U the VMM gets the MAC -M prints for the slot.
+    const uuid = 'dcf8d785-a15f-4540-9917-952204c9f465';
+    const config = toVmConfig(parseArgs(['-U', uuid, '-s', '2,virtio-net,fwd=tcp:2222:22', '-f', 'kexec,/k,,']));
+    const mac = deriveMac(uuid, { bus: 0, slot: 2, func: 0 });
+    expect(config.pciDevices?.find((d) => d.emulation === 'virtio-net')?.args).toBe(`fwd=tcp:2222:22,mac=${mac}`);
   });
 
   test('relative paths resolve against the working directory', () => {

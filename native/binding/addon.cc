@@ -114,6 +114,7 @@ MachineConfig parseConfig(const Napi::Object& object) {
     // The machine comes from the snapshot; only restore options apply.
     config.snapshotPath = *snapshot;
     config.verifySnapshotMemory = optionalField<bool>(object, "verifySnapshotMemory").value_or(false);
+    config.pciDevices = parsePciDevices(object.Get("pciDevices"));  // arguments for the snapshot's functions
     return config;
   }
   auto kernel = optionalField<std::string>(object, "kernel");

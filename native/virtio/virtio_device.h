@@ -6,6 +6,7 @@
 #include "virtio/virtqueue.h"
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -13,9 +14,23 @@
 namespace hyve::virtio {
 
 // Device IDs (virtio 1.x §5).
+constexpr uint16_t kDeviceNet = 1;
 constexpr uint16_t kDeviceBlock = 2;
 constexpr uint16_t kDeviceConsole = 3;
 constexpr uint16_t kDeviceEntropy = 4;
+
+// The queues as a device that moves buffers itself sees them (VirtioDevice::service()).
+class QueueIo {
+ public:
+  virtual ~QueueIo() = default;
+  // The next available chain of `queue`, or nullopt (empty, or the queue is not enabled).
+  // Throws QueueError on a malformed ring.
+  virtual std::optional<Chain> pop(unsigned queue) = 0;
+  // Hands the last `count` popped chains back unused, to be popped again later.
+  virtual void unpop(unsigned queue, uint16_t count) = 0;
+  // Returns a chain to the driver with `written` bytes in its writable buffers.
+  virtual void push(unsigned queue, uint16_t head, uint32_t written) = 0;
+};
 
 class VirtioDevice {
  public:
@@ -46,6 +61,17 @@ class VirtioDevice {
   // written into the chain's device-writable buffers. A bad request is answered with the
   // device's error status; throw QueueError only for what makes the whole queue unusable.
   virtual uint32_t handle(unsigned queue, const Chain& chain) = 0;
+
+  // Devices whose queues are not one request, one answer (a NIC's receive queue waits
+  // for frames) move their buffers themselves: the worker calls service() instead of
+  // handle() when such a queue is kicked, and whenever eventFd() is readable.
+  virtual bool ownsQueues() const { return false; }
+  // An fd that is readable when the device has work of its own (frames arrived), or -1
+  // when it wants no such wake-up now (no receive buffers to put frames in).
+  virtual int eventFd() const { return -1; }
+  // Moves what it can; returns true when it stopped early with more to do (the worker
+  // calls it again after the other queues had a turn).
+  virtual bool service(QueueIo& /*io*/) { return false; }
 };
 
 }  // namespace hyve::virtio

@@ -1,9 +1,9 @@
 #include "virtio/virtio_pci.h"
 
 #include "util/error.h"
+#include "util/event_fd.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -69,12 +69,6 @@ std::vector<uint8_t> capBody(uint8_t type, uint8_t length, uint8_t bar, uint32_t
 
 bool overlaps(uint64_t a, uint64_t aSize, uint64_t b, uint64_t bSize) { return a < b + bSize && b < a + aSize; }
 
-UniqueFd newEventFd() {
-  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) throwErrno(ErrorCode::Internal, "eventfd");
-  return UniqueFd(fd);
-}
-
 }  // namespace
 
 VirtioPci::VirtioPci(std::unique_ptr<VirtioDevice> device, const GuestMemory& memory, InterruptController& interrupts,
@@ -114,8 +108,7 @@ VirtioPci::VirtioPci(std::unique_ptr<VirtioDevice> device, const GuestMemory& me
 
 VirtioPci::~VirtioPci() {
   if (worker_.joinable()) {
-    uint64_t one = 1;
-    (void)!::write(stop_.get(), &one, sizeof one);
+    signalEventFd(stop_.get());
     worker_.join();
   }
   std::lock_guard lock(mutex_);
@@ -289,42 +282,101 @@ void VirtioPci::failed(const std::string& why) {
 
 // ---- the worker ----
 
-void VirtioPci::kick(unsigned queue) {
-  uint64_t one = 1;
-  (void)!::write(doorbells_[queue].get(), &one, sizeof one);
-}
+void VirtioPci::kick(unsigned queue) { signalEventFd(doorbells_[queue].get()); }
 
 void VirtioPci::work() {
   std::vector<pollfd> fds;
-  for (const auto& fd : doorbells_) fds.push_back({fd.get(), POLLIN, 0});
-  fds.push_back({stop_.get(), POLLIN, 0});
   for (;;) {
+    fds.clear();
+    for (const auto& fd : doorbells_) fds.push_back({fd.get(), POLLIN, 0});
+    fds.push_back({stop_.get(), POLLIN, 0});
+    {
+      std::lock_guard lock(mutex_);  // the device's own wake-up, while it wants one
+      int own = paused_ ? -1 : device_->eventFd();
+      if (own >= 0) fds.push_back({own, POLLIN, 0});
+    }
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       return;
     }
-    if (fds.back().revents) return;
+    if (fds[doorbells_.size()].revents) return;
     for (unsigned i = 0; i < doorbells_.size(); ++i) {
       if (!fds[i].revents) continue;
-      uint64_t count;
-      (void)!::read(fds[i].fd, &count, sizeof count);
+      drainEventFd(fds[i].fd);
       std::lock_guard lock(mutex_);
       serve(i);
+    }
+    if (fds.size() > doorbells_.size() + 1 && fds.back().revents) {
+      std::lock_guard lock(mutex_);
+      serviceDevice(0);
     }
   }
 }
 
 void VirtioPci::pollForTest() {
   for (unsigned i = 0; i < doorbells_.size(); ++i) {
-    uint64_t count;
-    if (::read(doorbells_[i].get(), &count, sizeof count) != sizeof count) continue;
+    if (!drainEventFd(doorbells_[i].get())) continue;
     std::lock_guard lock(mutex_);
     serve(i);
+  }
+  std::lock_guard lock(mutex_);
+  int own = device_->eventFd();
+  pollfd fd{own, POLLIN, 0};
+  if (own >= 0 && ::poll(&fd, 1, 0) == 1) serviceDevice(0);
+}
+
+// What service() is handed: the queues, with the interrupts they owe sent afterwards.
+class VirtioPci::Io final : public QueueIo {
+ public:
+  explicit Io(std::vector<SplitQueue>& queues) : queues_(queues), pushed_(queues.size(), false) {}
+  std::optional<Chain> pop(unsigned queue) override {
+    if (queue >= queues_.size() || !queues_[queue].state().ready) return std::nullopt;
+    SplitQueue& q = queues_[queue];
+    auto chain = q.pop();
+    if (!chain) {
+      q.publishAvailEvent();  // then look once more: the driver may have added one meanwhile
+      chain = q.pop();
+    }
+    return chain;
+  }
+  void unpop(unsigned queue, uint16_t count) override {
+    if (queue < queues_.size()) queues_[queue].unpop(count);
+  }
+  void push(unsigned queue, uint16_t head, uint32_t written) override {
+    if (queue >= queues_.size()) return;
+    queues_[queue].push(head, written);
+    pushed_[queue] = true;
+  }
+  bool pushed(unsigned queue) const { return pushed_[queue]; }
+
+ private:
+  std::vector<SplitQueue>& queues_;
+  std::vector<bool> pushed_;
+};
+
+void VirtioPci::serviceDevice(unsigned kicked) {
+  if (!(transport_.status & kStatusDriverOk) || (transport_.status & kStatusNeedsReset)) return;
+  if (paused_) {
+    deferred_[kicked] = true;
+    return;
+  }
+  Io io(queues_);
+  try {
+    if (device_->service(io)) kick(kicked);
+    for (unsigned i = 0; i < queues_.size(); ++i) {
+      if (io.pushed(i) && queues_[i].needsInterrupt()) signal(queues_[i].state().msixVector, 1);
+    }
+  } catch (const QueueError& e) {
+    failed("device: " + e.message);
   }
 }
 
 void VirtioPci::serve(unsigned index) {
   if (!(transport_.status & kStatusDriverOk) || (transport_.status & kStatusNeedsReset)) return;
+  if (device_->ownsQueues()) {
+    serviceDevice(index);
+    return;
+  }
   SplitQueue& q = queues_[index];
   if (!q.state().ready) return;
   if (paused_) {

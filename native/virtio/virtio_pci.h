@@ -117,6 +117,7 @@ class VirtioPci final : public PciDevice {
   void enableQueue(unsigned index);
   void failed(const std::string& why);  // mutex_ held: NEEDS_RESET
   void serve(unsigned queue);          // mutex_ held
+  void serviceDevice(unsigned kicked);  // mutex_ held: a device that owns its queues
   void signal(uint16_t vector, uint8_t isrBit);  // mutex_ held
   bool msixEnabled(bool& functionMasked) const;
   void deliverPending();  // mutex_ held
@@ -137,6 +138,7 @@ class VirtioPci final : public PciDevice {
   std::vector<SplitQueue> queues_;
   bool paused_ = false;
   std::vector<bool> deferred_;  // kicks that arrived while paused
+  class Io;
   uint64_t doorbellAddress_ = 0;
   std::string lastError_;  // where the ioeventfds are registered; 0: none
 

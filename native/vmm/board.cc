@@ -13,11 +13,17 @@
 #include "devices/pci/pci_bus.h"
 #include "devices/rtc/cmos_rtc.h"
 #include "devices/uart/uart_16550.h"
+#include "net/slirp_backend.h"
+#include "net/tap_backend.h"
 #include "util/error.h"
 #include "virtio/blk/virtio_blk.h"
+#include "virtio/net/virtio_net.h"
 #include "virtio/rng/virtio_rng.h"
 #include "virtio/virtio_pci.h"
 
+#include <sys/random.h>
+
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -123,6 +129,84 @@ std::unique_ptr<PciDevice> ahciCd(const PciDeviceSpec& spec, const BoardContext&
   return ahciController(std::make_unique<ahci::AtapiCd>(std::make_unique<RawDisk>(disk)), context);
 }
 
+// The comma-separated options after an emulation's name.
+std::vector<std::string> splitOptions(const std::string& args) {
+  std::vector<std::string> options;
+  for (size_t at = 0; at <= args.size() && !args.empty();) {
+    size_t comma = args.find(',', at);
+    options.push_back(args.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return options;
+}
+
+// "mac=xx:xx:xx:xx:xx:xx" (the CLI always passes the one -M prints), else a random
+// locally administered unicast address.
+std::array<uint8_t, 6> macOption(const std::string& emulation, const std::string& text) {
+  std::array<uint8_t, 6> mac{};
+  if (text.empty()) {
+    if (::getrandom(mac.data(), mac.size(), 0) != static_cast<ssize_t>(mac.size())) throw Error(ErrorCode::Internal, "getrandom failed");
+    mac[0] = static_cast<uint8_t>((mac[0] & 0xfc) | 0x02);
+    return mac;
+  }
+  unsigned b[6];
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6 || (b[0] & 1)) {
+    throw Error(ErrorCode::BadConfig, emulation + ": mac=" + text + " is not a unicast xx:xx:xx:xx:xx:xx address");
+  }
+  for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(b[i]);
+  return mac;
+}
+
+// "fwd=[tcp:|udp:]HOSTPORT:GUESTPORT": a host port on 127.0.0.1 forwarded to the guest.
+net::PortForward forwardOption(const std::string& text) {
+  net::PortForward f;
+  std::string rest = text;
+  if (rest.rfind("udp:", 0) == 0 || rest.rfind("tcp:", 0) == 0) {
+    f.udp = rest[0] == 'u';
+    rest = rest.substr(4);
+  }
+  unsigned host = 0, guest = 0;
+  char tail = 0;
+  if (std::sscanf(rest.c_str(), "%5u:%5u%c", &host, &guest, &tail) != 2 || host == 0 || host > 65535 || guest == 0 || guest > 65535) {
+    throw Error(ErrorCode::BadConfig, "virtio-net: fwd=" + text + " is not [tcp:|udp:]HOSTPORT:GUESTPORT with ports 1-65535");
+  }
+  f.hostPort = static_cast<uint16_t>(host);
+  f.guestPort = static_cast<uint16_t>(guest);
+  return f;
+}
+
+std::unique_ptr<PciDevice> virtioTap(const PciDeviceSpec& spec, const BoardContext& context);
+
+// xhyve's "-s N,virtio-net" on the user-mode backend, with "mac=" and "fwd=" options;
+// bhyve's "virtio-net,tapX" (a name first, not an option) is the tap backend.
+std::unique_ptr<PciDevice> virtioNet(const PciDeviceSpec& spec, const BoardContext& context) {
+  if (!spec.args.empty() && spec.args.substr(0, spec.args.find(',')).find('=') == std::string::npos) return virtioTap(spec, context);
+  std::string mac;
+  std::vector<net::PortForward> forwards;
+  for (const std::string& option : splitOptions(spec.args)) {
+    if (option.rfind("mac=", 0) == 0) mac = option.substr(4);
+    else if (option.rfind("fwd=", 0) == 0) forwards.push_back(forwardOption(option.substr(4)));
+    else throw Error(ErrorCode::BadConfig, "virtio-net option '" + option + "' is not one of mac=MAC, fwd=[tcp:|udp:]HOSTPORT:GUESTPORT");
+  }
+  auto backend = std::make_unique<net::SlirpBackend>(forwards);
+  return virtioPci(std::make_unique<virtio::VirtioNet>(macOption("virtio-net", mac), std::move(backend), context.log), context);
+}
+
+// xhyve's "-s N,virtio-tap,tapX", with a "mac=" option.
+std::unique_ptr<PciDevice> virtioTap(const PciDeviceSpec& spec, const BoardContext& context) {
+  auto options = splitOptions(spec.args);
+  if (options.empty() || options[0].empty()) throw Error(ErrorCode::BadConfig, "virtio-tap needs a tap device: -s N,virtio-tap,tap0");
+  std::string mac;
+  for (size_t i = 1; i < options.size(); ++i) {
+    if (options[i].rfind("mac=", 0) == 0) mac = options[i].substr(4);
+    else throw Error(ErrorCode::BadConfig, "virtio-tap option '" + options[i] + "' is not mac=MAC");
+  }
+  auto backend = std::make_unique<net::TapBackend>(options[0]);
+  return virtioPci(std::make_unique<virtio::VirtioNet>(macOption("virtio-tap", mac), std::move(backend), context.log), context);
+}
+
 constexpr PciEmulation kPciEmulations[] = {
     {"hostbridge", withoutArguments<HostBridge>},
     {"lpc", withoutArguments<LpcBridge>},
@@ -130,6 +214,8 @@ constexpr PciEmulation kPciEmulations[] = {
     {"virtio-blk", virtioBlk},
     {"ahci-hd", ahciHd},
     {"ahci-cd", ahciCd},
+    {"virtio-net", virtioNet},
+    {"virtio-tap", virtioTap},
 };
 
 const PciEmulation& pciEmulation(const std::string& name) {
@@ -254,6 +340,19 @@ void Board::resumeDevices() {
 Uart16550& Board::uart(ConsolePort port) const { return port == ConsolePort::Com1 ? *com1_ : *com2_; }
 
 std::vector<PciDeviceSpec> Board::defaultPciDevices() { return {{0, 0, "hostbridge", ""}, {31, 0, "lpc", ""}}; }
+
+std::vector<PciDeviceSpec> Board::withArguments(std::vector<PciDeviceSpec> fromSnapshot, const std::vector<PciDeviceSpec>& given) {
+  for (const auto& g : given) {
+    auto same = [&](const PciDeviceSpec& s) { return s.slot == g.slot && s.function == g.function && s.emulation == g.emulation; };
+    auto it = std::find_if(fromSnapshot.begin(), fromSnapshot.end(), same);
+    if (it == fromSnapshot.end()) {
+      throw Error(ErrorCode::BadSnapshot, "the snapshot has no " + g.emulation + " at slot " + std::to_string(g.slot) + "." +
+                                              std::to_string(g.function) + " to give arguments to");
+    }
+    it->args = g.args;
+  }
+  return fromSnapshot;
+}
 
 std::vector<PciDeviceSpec> Board::pciDevicesFromSections(const std::vector<std::string>& names) {
   std::vector<PciDeviceSpec> specs;

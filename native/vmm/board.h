@@ -45,6 +45,8 @@ struct BoardContext {
   // Console wiring: bytes a UART transmits, and "room appeared in its receive FIFO".
   std::function<void(ConsolePort, std::span<const uint8_t>)> consoleOutput;
   std::function<void(ConsolePort)> consoleDrained;
+  // VMM notices for the user (a network backend that failed); may be empty.
+  std::function<void(const std::string&)> log;
 };
 
 class Board {
@@ -71,9 +73,13 @@ class Board {
   const std::vector<std::unique_ptr<snapshot::Snapshottable>>& sections() const { return sections_; }
 
   // The PCI functions a snapshot holds, from its section names (the inverse of the names
-  // sections() gives). Arguments are not recovered: no emulation takes any yet; one that
-  // does must save them in its own section.
+  // sections() gives), without arguments: a restore gives them anew (withArguments()).
   static std::vector<PciDeviceSpec> pciDevicesFromSections(const std::vector<std::string>& names);
+
+  // The snapshot's functions with the arguments `given` has for them (same slot, function
+  // and emulation), e.g. a restored NIC's port forwards. Throws Error(BadSnapshot) for an
+  // entry of `given` the snapshot does not have.
+  static std::vector<PciDeviceSpec> withArguments(std::vector<PciDeviceSpec> fromSnapshot, const std::vector<PciDeviceSpec>& given);
 
   // The default board's PCI functions.
   static std::vector<PciDeviceSpec> defaultPciDevices();

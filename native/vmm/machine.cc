@@ -83,7 +83,7 @@ void Machine::buildPlatform() {
     if (config_.onConsoleOutput) config_.onConsoleOutput(port, bytes);
   };
   BoardContext context{*vm_, *memory_, *this, pio_, mmio_, config_.rtcUtc, consoleOutput,
-                       [this](ConsolePort port) { feedConsole(port); }};
+                       [this](ConsolePort port) { feedConsole(port); }, config_.onLog};
   board_ = std::make_unique<Board>(context, config_.pciDevices);
   pendingInputSection_ = makePendingInputSection();
 }

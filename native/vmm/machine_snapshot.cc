@@ -193,7 +193,7 @@ void Machine::restoreFromSnapshot() {
     config_.x2apic = header.machineFlags & kFlagX2apic;
     config_.exitOnUnhandledIo = header.machineFlags & kFlagExitOnUnhandledIo;
     config_.pvhEntry = header.machineFlags & kFlagPvhEntry;
-    config_.pciDevices = Board::pciDevicesFromSections(header.sections);
+    config_.pciDevices = Board::withArguments(Board::pciDevicesFromSections(header.sections), config_.pciDevices);
     validateConfig(config_, hypervisor_->maxVcpus());
     {
       UniqueFd memoryFile = snapshot::openMemoryFile(dir, header, config_.verifySnapshotMemory);

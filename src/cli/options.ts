@@ -15,6 +15,7 @@
  * x2APIC and a UTC RTC. Both conversions therefore spell out every machine field.
  */
 import { DISK_EMULATIONS, FIRST_DISK_SLOT, RNG_SLOT, type DiskInterface } from '../disks.js';
+import { NET_SLOT } from '../network.js';
 import path from 'node:path';
 import { HYVE_KERNEL_ARGS, type BootGuestOptions } from '../guest.js';
 import type { ChildConfig } from '../protocol.js';
@@ -91,6 +92,11 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
       if (!device.conf) problems.push(`-s ${device.text}: ${device.emulation} needs a disk image: -s N,${device.emulation},path[,ro]`);
       continue;
     }
+    if (device.emulation === 'virtio-net') continue;  // options: mac=, fwd= (checked by the VMM)
+    if (device.emulation === 'virtio-tap') {
+      if (!device.conf) problems.push(`-s ${device.text}: virtio-tap needs a tap device: -s N,virtio-tap,tap0`);
+      continue;
+    }
     const hint =
       device.emulation === 'uart'
         ? ' (COM1 and COM2 are on the LPC bridge: use -l com1,... instead)'
@@ -109,12 +115,16 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
  * bridge (which carries COM1/COM2) at 31:0, so either is added when left out.
  */
 function pciDevicesOf(args: HyveArgs, cwd: string): NonNullable<ChildConfig['pciDevices']> {
-  const devices = args.slots.map((device) => ({
-    slot: device.slot,
-    function: device.func,
-    emulation: device.emulation,
-    ...(device.conf !== undefined ? { args: DISK_INTERFACES[device.emulation] ? diskArgs(device.conf, cwd) : device.conf } : {}),
-  }));
+  const devices = args.slots.map((device) => {
+    let conf = device.conf;
+    if (DISK_INTERFACES[device.emulation] && conf !== undefined) conf = diskArgs(conf, cwd);
+    // A NIC gets the MAC -M prints for this -U (its mac= if given); without -U the VMM picks one.
+    if (NET_EMULATIONS.has(device.emulation) && args.uuid) {
+      const others = (conf ?? '').split(',').filter((c) => c !== '' && !c.startsWith('mac='));
+      conf = [...others, `mac=${slotMac(args.uuid, device)}`].join(',');
+    }
+    return { slot: device.slot, function: device.func, emulation: device.emulation, ...(conf !== undefined ? { args: conf } : {}) };
+  });
   if (!devices.some((d) => d.emulation === 'hostbridge')) devices.unshift({ slot: 0, function: 0, emulation: 'hostbridge' });
   if (!devices.some((d) => d.emulation === 'lpc')) devices.push({ slot: 31, function: 0, emulation: 'lpc' });
   return devices;
@@ -127,6 +137,21 @@ const DISK_INTERFACES: Record<string, DiskInterface | undefined> = { 'virtio-blk
 function diskArgs(conf: string, cwd: string): string {
   const [file = '', ...options] = conf.split(',');
   return [path.resolve(cwd, file), ...options].join(',');
+}
+
+/** bootGuest()'s `network` and `forwardPorts` for a -s virtio-net or virtio-tap slot (bootGuest puts it at slot 2). */
+function networkOf(args: HyveArgs): Pick<BootGuestOptions, 'network' | 'forwardPorts'> {
+  const nic = args.slots.find((d) => d.emulation === 'virtio-net' || d.emulation === 'virtio-tap');
+  if (!nic) return {};
+  const options = (nic.conf ?? '').split(',');
+  // virtio-tap,tapX, or bhyve's spelling virtio-net,tapX: a name, not a key=value option.
+  if (nic.emulation === 'virtio-tap' || (options[0] !== '' && !options[0]!.includes('='))) return { network: { tap: options[0]! } };
+  const forwardPorts = options
+    .filter((o) => o.startsWith('fwd='))
+    .map((o) => /^fwd=(?:tcp:)?(\d+):(\d+)$/.exec(o))
+    .filter((m) => m !== null)
+    .map((m) => ({ guest: Number(m[2]), host: Number(m[1]) }));
+  return { network: 'user', ...(forwardPorts.length ? { forwardPorts } : {}) };
 }
 
 /** bootGuest()'s `disks` and `rng` for the -s disk and virtio-rnd slots (bootGuest picks the slots). */
@@ -224,6 +249,7 @@ export function toBootOptions(args: HyveArgs, cwd = process.cwd()): ToBootOption
     ...(args.uuid ? { uuid: args.uuid } : {}),
     machine: machineOf(args),
     ...devicesOf(args, cwd),
+    ...networkOf(args),
     ...(config.profile ? { profile: config.profile } : {}),
   };
   return { options, warnings };
@@ -276,6 +302,14 @@ export function toCommandLine(options: BootGuestOptions): string[] {
     const conf = [path.resolve(disk.path), disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', disk.serial && `serial=${disk.serial}`].filter(Boolean).join(',');
     argv.push('-s', `${FIRST_DISK_SLOT + i},${DISK_EMULATIONS[disk.interface ?? 'virtio']},${conf}`);
   });
+  if (options.network !== undefined) {
+    const forwards = (options.forwardPorts ?? []).map((f) => {
+      if (!f.host) throw badConfig('toCommandLine', `forwardPorts: guest port ${f.guest} needs a host port for -s (fwd=tcp:HOST:GUEST)`);
+      return `fwd=tcp:${f.host}:${f.guest}`;
+    });
+    const conf = options.network === 'user' ? ['virtio-net', ...forwards] : ['virtio-tap', options.network.tap];
+    argv.push('-s', [NET_SLOT, ...conf].join(','));
+  }
   for (const file of [options.kernel, options.initrd]) {
     if (file?.includes(',')) throw badConfig('toCommandLine', `${file}: xhyve's -f cannot hold a path with a comma`);
   }
