@@ -46,7 +46,7 @@ for (const entry of readdirSync(root, { recursive: true })) {
 }
 
 if (problems.length) {
-  console.error(`include order violated (util → snapshot → core → hv → {devices, boot, firmware, pvm, block} → {virtio, ahci} → vmm → binding):`);
+  console.error(`include order violated (util → snapshot → core → hv → {devices, boot, firmware, pvm, block, net} → {virtio, ahci} → vmm → binding):`);
   for (const p of problems) console.error('  ' + p);
   process.exit(1);
 }
