@@ -42,6 +42,6 @@ fuzz() {
 
 # The initrd unpacker and everything it calls.
 fuzz initrd 65536 test/fuzz/initrd_fuzzer.cc native/boot/initrd.cc native/boot/decompress.cc native/util/*.cc \
-  -- -lz -llzma -lzstd -llz4 -lbz2
+  -- -lz -llzma -lzstd -llz4 -lbz2 -lseccomp
 # The split-virtqueue walker on a fuzzed guest memory and ring.
-fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc
+fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc -- -lseccomp

@@ -13,6 +13,7 @@
 #   dmidecode                    the foreign check of hyve's SMBIOS tables (test/smbios.test.ts)
 #   e2fsprogs                    mke2fs -d and debugfs: ext4 images for the virtio-blk tests
 #   clang libclang-rt-14-dev     the libFuzzer targets in test/fuzz/ (scripts/fuzz.sh)
+#   libseccomp-dev               the per-thread seccomp filters (native/util/seccomp*.cc)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -22,6 +23,7 @@ packages=(
   busybox-static cpio tmux
   dmidecode
   e2fsprogs clang libclang-rt-14-dev
+  libseccomp-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 #include "virtio/virtio_pci.h"
 
 #include "util/error.h"
+#include "util/seccomp.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -295,6 +296,7 @@ void VirtioPci::kick(unsigned queue) {
 }
 
 void VirtioPci::work() {
+  seccomp::confineThread(device_->threadRole());
   std::vector<pollfd> fds;
   for (const auto& fd : doorbells_) fds.push_back({fd.get(), POLLIN, 0});
   fds.push_back({stop_.get(), POLLIN, 0});
