@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds each libFuzzer target in test/fuzz/ with clang (ASan + UBSan) into build-fuzz/
 # and runs it for a bounded time (default 30 s each; FUZZ_SECONDS overrides) on a copy of
-# its committed seed corpus, if it has one. A crash, leak or hang leaves its input in
+# its committed seed corpus, if it has one. FUZZ_ONLY="name ..." runs only those targets. A crash, leak or hang leaves its input in
 # build-fuzz/ and fails the run: add it to the seed corpus once fixed, as a regression input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,13 +13,16 @@ if [ -z "$cxx" ]; then
   echo "fuzz: clang++ is missing (scripts/setup-debian.sh installs clang and libclang-rt-14-dev)" >&2
   exit 1
 fi
-flags=(-std=c++20 -O1 -g -Inative -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+# The snapshot reader checks the version a snapshot was taken by, as in binding.gyp.
+version="$(node -p "JSON.stringify(require('./package.json').version)")"
+flags=(-std=c++20 -O1 -g -Inative "-DHYVE_VERSION=$version" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Wall -Wextra -Werror)
 
 # fuzz NAME MAX_LEN SOURCES... -- LIBS...
 fuzz() {
   local name=$1 max_len=$2
   shift 2
+  if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $name "* ]]; then return 0; fi
   local sources=() libs=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do sources+=("$1"); shift; done
   [ $# -gt 0 ] && shift
@@ -45,3 +48,10 @@ fuzz initrd 65536 test/fuzz/initrd_fuzzer.cc native/boot/initrd.cc native/boot/d
   -- -lz -llzma -lzstd -llz4 -lbz2 -lseccomp
 # The split-virtqueue walker on a fuzzed guest memory and ring.
 fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc -- -lseccomp
+# The kernel loader: bzImage header, every payload decompressor, the ELF parser, placement.
+fuzz kernel 65536 test/fuzz/kernel_fuzzer.cc native/boot/*.cc native/core/guest_memory.cc native/util/*.cc \
+  -- -lz -llzma -lzstd -llz4 -lbz2 -lseccomp
+# The platform devices' registers (UART, RTC, PCI config, HPET) on a fake bus, then a
+# snapshot round trip of each.
+fuzz devices 4096 test/fuzz/devices_fuzzer.cc native/devices/*/*.cc native/core/*.cc native/snapshot/*.cc native/util/*.cc \
+  -- -lz -lseccomp -lpthread

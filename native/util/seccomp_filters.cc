@@ -41,7 +41,7 @@ constexpr std::array kRoles = {
     Role{"rtc", "ioctl"},
     // virtio workers: wait on the doorbell eventfds, interrupt through KVM_SIGNAL_MSI or
     // KVM_IRQ_LINE, plus the device's own I/O.
-    Role{"virtio-blk", "poll ppoll read ioctl preadv pwritev fdatasync fallocate"},
+    Role{"virtio-blk", "poll ppoll read ioctl preadv pwritev pread64 pwrite64 fdatasync fallocate"},
     Role{"virtio-rng", "poll ppoll read ioctl getrandom"},
 };
 
