@@ -30,7 +30,7 @@
       "sources": ["native/binding/addon.cc"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
-      "libraries": ["-lZydis", "-lz", "-llzma", "-lzstd", "-llz4", "-lbz2", "-lslirp", "-lpthread"]
+      "libraries": ["-lZydis", "-lz", "-llzma", "-lzstd", "-llz4", "-lbz2", "-lslirp", "-lseccomp", "-lpthread"]
     },
     {
       # Device unit tests (test/native/): not in the npm package, so built only in a checkout.
@@ -40,7 +40,7 @@
       "sources": [
         "<!@(node -p \"const fs = require('fs'); fs.existsSync('test/native') ? fs.readdirSync('test/native').filter(f => f.endsWith('.cc')).map(f => 'test/native/' + f).sort().join(' ') : ''\")"
       ],
-      "libraries": ["-lZydis", "-lz", "-llzma", "-lzstd", "-llz4", "-lbz2", "-lslirp", "-lpthread"],
+      "libraries": ["-lZydis", "-lz", "-llzma", "-lzstd", "-llz4", "-lbz2", "-lslirp", "-lseccomp", "-lpthread"],
       "conditions": [
         ["native_tests==0", {"type": "none"}]
       ]

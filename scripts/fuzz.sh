@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds each libFuzzer target in test/fuzz/ with clang (ASan + UBSan) into build-fuzz/
 # and runs it for a bounded time (default 30 s each; FUZZ_SECONDS overrides) on a copy of
-# its committed seed corpus, if it has one. A crash, leak or hang leaves its input in
+# its committed seed corpus, if it has one. FUZZ_ONLY="name ..." runs only those targets. A crash, leak or hang leaves its input in
 # build-fuzz/ and fails the run: add it to the seed corpus once fixed, as a regression input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,13 +13,16 @@ if [ -z "$cxx" ]; then
   echo "fuzz: clang++ is missing (scripts/setup-debian.sh installs clang and libclang-rt-14-dev)" >&2
   exit 1
 fi
-flags=(-std=c++20 -O1 -g -Inative -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+# The snapshot reader checks the version a snapshot was taken by, as in binding.gyp.
+version="$(node -p "JSON.stringify(require('./package.json').version)")"
+flags=(-std=c++20 -O1 -g -Inative "-DHYVE_VERSION=$version" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Wall -Wextra -Werror)
 
 # fuzz NAME MAX_LEN SOURCES... -- LIBS...
 fuzz() {
   local name=$1 max_len=$2
   shift 2
+  if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $name "* ]]; then return 0; fi
   local sources=() libs=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do sources+=("$1"); shift; done
   [ $# -gt 0 ] && shift
@@ -42,12 +45,23 @@ fuzz() {
 
 # The initrd unpacker and everything it calls.
 fuzz initrd 65536 test/fuzz/initrd_fuzzer.cc native/boot/initrd.cc native/boot/decompress.cc native/util/*.cc \
-  -- -lz -llzma -lzstd -llz4 -lbz2
+  -- -lz -llzma -lzstd -llz4 -lbz2 -lseccomp
 # The split-virtqueue walker on a fuzzed guest memory and ring.
-fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc
+fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc -- -lseccomp
+# The kernel loader: bzImage header, every payload decompressor, the ELF parser, placement.
+fuzz kernel 65536 test/fuzz/kernel_fuzzer.cc native/boot/*.cc native/core/guest_memory.cc native/util/*.cc \
+  -- -lz -llzma -lzstd -llz4 -lbz2 -lseccomp
+# The platform devices' registers (UART, RTC, PCI config, HPET) on a fake bus, then a
+# snapshot round trip of each.
+fuzz devices 4096 test/fuzz/devices_fuzzer.cc native/devices/*/*.cc native/core/*.cc native/snapshot/*.cc native/util/*.cc \
+  -- -lz -lseccomp -lpthread
+# The snapshot reader: state.bin's container, then each platform device's section restored
+# field by field (checksums skipped in this build only, so mutations reach the fields).
+fuzz snapshot 65536 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION test/fuzz/snapshot_fuzzer.cc native/devices/*/*.cc \
+  native/core/*.cc native/snapshot/*.cc native/util/*.cc -- -lz -lseccomp -lpthread
 # The AHCI HBA's command list, FIS, PRDT and ATA/ATAPI command parsers on a fuzzed guest RAM.
 fuzz ahci 4096 test/fuzz/ahci_fuzzer.cc native/ahci/*.cc native/block/raw_disk.cc native/devices/pci/pci_device.cc \
-  native/devices/pci/pci_persist.cc native/core/guest_memory.cc native/util/*.cc
+  native/devices/pci/pci_persist.cc native/core/guest_memory.cc native/util/*.cc -- -lseccomp
 # virtio-net's frames and buffers (both queues, mergeable or not) on a fuzzed guest memory.
 fuzz virtio_net 65536 test/fuzz/virtio_net_fuzzer.cc native/virtio/net/virtio_net.cc native/virtio/virtqueue.cc \
-  native/core/guest_memory.cc native/util/*.cc
+  native/core/guest_memory.cc native/util/*.cc -- -lseccomp

@@ -16,6 +16,7 @@
 #   xorriso                      ISO 9660 images for the ahci-cd test (test/ahci.test.ts)
 #   libslirp-dev                 virtio-net's rootless user-mode networking (linked into the addon)
 #   iproute2                     ip netns / ip tuntap for the tap backend's test
+#   libseccomp-dev               the per-thread seccomp filters (native/util/seccomp*.cc)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -27,6 +28,7 @@ packages=(
   e2fsprogs clang libclang-rt-14-dev
   xorriso
   libslirp-dev iproute2
+  libseccomp-dev
 )
 missing=()
 for p in "${packages[@]}"; do

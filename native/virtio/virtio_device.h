@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hyve::virtio {
@@ -56,6 +57,9 @@ class VirtioDevice {
 
   // Why a snapshot of this device cannot be taken (empty: it can).
   virtual std::string snapshotRefusal() const { return {}; }
+  // The seccomp allowlist of this device's worker thread (util/seccomp_filters.cc). The
+  // default has none: the worker's calls are only logged until the device names one.
+  virtual std::string_view threadRole() const { return "virtio"; }
 
   // Serves one request of queue `queue` on the device's worker thread; returns the bytes
   // written into the chain's device-writable buffers. A bad request is answered with the

@@ -2,6 +2,7 @@
 
 #include "util/error.h"
 #include "util/event_fd.h"
+#include "util/seccomp.h"
 
 #include <poll.h>
 
@@ -285,6 +286,7 @@ void VirtioPci::failed(const std::string& why) {
 void VirtioPci::kick(unsigned queue) { signalEventFd(doorbells_[queue].get()); }
 
 void VirtioPci::work() {
+  seccomp::confineThread(device_->threadRole());
   std::vector<pollfd> fds;
   for (;;) {
     fds.clear();

@@ -12,6 +12,7 @@
 #include "snapshot/snapshottable.h"
 #include "util/error.h"
 #include "util/hex.h"
+#include "util/seccomp.h"
 #include "vmm/cpuid.h"
 #include "vmm/profiler.h"
 #include "vmm/vcpu_runner.h"
@@ -164,7 +165,10 @@ void Machine::start(std::function<void(const MachineExit&)> onExit) {
   for (auto& runner : vcpus_) {
     runner->thread = std::thread([this, r = runner.get()] { runVcpu(*r); });
   }
-  haltWatch_ = std::thread([this] { watchForHalt(); });
+  haltWatch_ = std::thread([this] {
+    seccomp::confineThread("halt-watch");
+    watchForHalt();
+  });
   if (!config_.profilePath.empty()) {
     // A tick before a vCPU thread has bound itself only sets the request: kick() does
     // nothing until then.
@@ -187,6 +191,11 @@ void Machine::stop() { finish(ExitOutcome::Error, "stopped by host"); }
 
 void Machine::finish(ExitOutcome outcome, std::string message) {
   std::function<void(const MachineExit&)> callback;
+  // A forbidden system call comes first: whatever else went wrong may be its consequence.
+  if (std::string why = seccomp::violation(); !why.empty()) {
+    message = why + (message.empty() ? "" : "; then: " + message);
+    outcome = ExitOutcome::Error;
+  }
   MachineExit result{outcome, std::move(message)};
   {
     std::lock_guard lock(exitMutex_);

@@ -1,6 +1,7 @@
 #include "vmm/profiler.h"
 
 #include "util/error.h"
+#include "util/seccomp.h"
 #include "vmm/guest_stack.h"
 
 #include <cinttypes>
@@ -34,6 +35,7 @@ void VcpuProfile::sample(const hv::Vcpu& vcpu, const GuestMemory& memory) {
 ProfileClock::ProfileClock(uint32_t hz, std::function<void()> tick) {
   auto period = std::chrono::nanoseconds(1'000'000'000 / std::max<uint32_t>(hz, 1));
   thread_ = std::thread([this, period, tick = std::move(tick)] {
+    seccomp::confineThread("profiler");
     auto next = std::chrono::steady_clock::now() + period;
     std::unique_lock lock(mutex_);
     while (!wake_.wait_until(lock, next, [this] { return stopping_; })) {

@@ -4,10 +4,24 @@
 
 #include "util/error.h"
 #include "util/hex.h"
+#include "util/seccomp.h"
+
+#include <sys/socket.h>
 
 #include <cstring>
 
 namespace hyve {
+
+namespace {
+
+// A test hook (test/seccomp.test.ts): vCPU 0 makes a call its filter forbids, right
+// after loading it, and the VM must end with an error naming the call.
+bool selfTestForbiddenCall() {
+  const char* setting = std::getenv("HYVE_SECCOMP_SELFTEST");
+  return setting && std::strcmp(setting, "forbidden-call") == 0;
+}
+
+}  // namespace
 
 std::string Machine::describeVcpu(hv::Vcpu& vcpu) const {
   try {
@@ -28,6 +42,8 @@ void Machine::runVcpu(VcpuRunner& runner) {
       expected,
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - created_).count());
   try {
+    seccomp::confineThread("vcpu");
+    if (vcpu.id() == 0 && selfTestForbiddenCall()) ::socket(AF_INET, SOCK_STREAM, 0);
     bool complete = true;  // the last run() left no exit for KVM to finish
     while (!stopping_.load(std::memory_order_acquire)) {
       if (pauseRequested_.load(std::memory_order_acquire)) {
@@ -122,6 +138,11 @@ void Machine::watchForHalt() {
   std::unique_lock lock(exitMutex_);
   while (!exited_.wait_for(lock, kInterval, [this] { return exit_.has_value(); })) {
     lock.unlock();
+    // A confined thread's forbidden call failed with EPERM; the machine ends here.
+    if (std::string why = seccomp::violation(); !why.empty()) {
+      finish(ExitOutcome::Error, why);
+      return;
+    }
     if (!pauseRequested_.load(std::memory_order_acquire)) {
       for (auto& runner : vcpus_) {
         runner->haltCheckDue.store(true);

@@ -2,6 +2,7 @@
 
 #include "core/layout.h"
 #include "devices/pci/pci_bus.h"
+#include "util/seccomp.h"
 
 #include <algorithm>
 #include <bit>
@@ -79,7 +80,10 @@ Hpet::Hpet(InterruptController& interrupts) : interrupts_(interrupts) {
     state_.timers[i].comparator = ~uint64_t{0};
     arm(i, 0);
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    seccomp::confineThread("hpet");
+    run();
+  });
 }
 
 Hpet::~Hpet() {

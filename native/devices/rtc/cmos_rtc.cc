@@ -1,8 +1,10 @@
 #include "devices/rtc/cmos_rtc.h"
 
 #include <algorithm>
+#include <ctime>
 
 #include "core/layout.h"
+#include "util/seccomp.h"
 
 namespace hyve {
 
@@ -97,12 +99,18 @@ CmosRtc::CmosRtc(IrqLine irq, bool utc, uint64_t memoryBelow4G, uint64_t memoryA
   putLittleEndian(cmos, kMemoryAbove16MiB, above16M, 2);
   putLittleEndian(cmos, kMemoryAbove4GiB, std::min<uint64_t>(memoryAbove4G / kBlock, 0xffffff), 3);
 
+  // glibc reads the time zone file on the first gmtime_r/timegm too; do it now, during
+  // setup, not on a vCPU thread whose seccomp filter forbids opening files.
+  tzset();
   if (!utc) {
     time_t now = time(nullptr);
     std::tm local{};
     if (localtime_r(&now, &local)) state_.clockOffsetSeconds = local.tm_gmtoff;
   }
-  timer_ = std::thread([this] { timerLoop(); });
+  timer_ = std::thread([this] {
+    seccomp::confineThread("rtc");
+    timerLoop();
+  });
 }
 
 CmosRtc::~CmosRtc() {

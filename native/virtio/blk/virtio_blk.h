@@ -23,6 +23,7 @@ class VirtioBlk final : public VirtioDevice {
   uint16_t deviceId() const override { return kDeviceBlock; }
   uint32_t pciClass() const override { return 0x010000; }  // mass storage, SCSI (what QEMU reports)
   uint64_t features() const override;
+  std::string_view threadRole() const override { return "virtio-blk"; }
   std::vector<uint16_t> queueSizes() const override { return {kQueueSize}; }
   void readConfig(uint64_t offset, std::span<uint8_t> data) const override;
   uint32_t handle(unsigned queue, const Chain& chain) override;

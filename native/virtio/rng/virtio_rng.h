@@ -14,6 +14,7 @@ class VirtioRng final : public VirtioDevice {
   uint16_t deviceId() const override { return kDeviceEntropy; }
   uint32_t pciClass() const override { return 0x00ff00; }  // unclassified, "other"
   uint64_t features() const override { return 0; }
+  std::string_view threadRole() const override { return "virtio-rng"; }
   std::vector<uint16_t> queueSizes() const override { return {256}; }
   void readConfig(uint64_t, std::span<uint8_t> data) const override;
   uint32_t handle(unsigned queue, const Chain& chain) override;

@@ -1,0 +1,61 @@
+// The seccomp allowlists of every thread that serves the guest, in one place.
+//
+// Adding a thread: pick a role name, add one line below with the calls it makes beyond
+// commonCalls(), and call seccomp::confineThread("role") first thing in the thread. A
+// virtio device names its worker's role through VirtioDevice::threadRole(). A role that
+// is missing here still runs, under a filter that only logs (and a notice on stderr).
+// Find what a thread calls with `strace -f -e trace=all` on the VM process, or run with
+// the filter on: a forbidden call ends the VM with an error naming it.
+#include "util/seccomp.h"
+
+#include <array>
+
+namespace hyve::seccomp {
+
+namespace {
+
+constexpr std::string_view kCommon =
+    // locks and condition variables; clocks (normally the vDSO) and timed waits
+    "futex clock_gettime clock_nanosleep nanosleep gettimeofday sched_yield restart_syscall "
+    // malloc (arenas, large blocks; never executable memory) and glibc's thread exit,
+    // which returns the stack with madvise and blocks signals first
+    "mmap munmap mprotect brk madvise exit rt_sigprocmask "
+    // returning from a signal handler (the vCPU kick, SIGSYS itself)
+    "rt_sigreturn "
+    // stderr diagnostics, and the eventfds that wake Node's event loop (console output
+    // and the exit callback go through napi thread-safe functions)
+    "write "
+    // abort() and pthread_kill(): how a thread ends the process or kicks a vCPU
+    "getpid gettid tgkill";
+
+constexpr std::array kRoles = {
+    // KVM_RUN and register access ("ioctl" is KVM's ioctls only); getrandom for the PVM
+    // RDRAND/RDSEED fixup.
+    Role{"vcpu", "ioctl getrandom"},
+    // Wakes vCPUs now and then to find a machine that halted for good.
+    Role{"halt-watch", ""},
+    // The profiler's clock: kicks each vCPU out of KVM_RUN.
+    Role{"profiler", ""},
+    // Timer threads raising interrupt lines (KVM_IRQ_LINE).
+    Role{"hpet", "ioctl"},
+    Role{"rtc", "ioctl"},
+    // virtio workers: wait on the doorbell eventfds, interrupt through KVM_SIGNAL_MSI or
+    // KVM_IRQ_LINE, plus the device's own I/O.
+    Role{"virtio-blk", "poll ppoll read ioctl preadv pwritev pread64 pwrite64 fdatasync fallocate"},
+    Role{"virtio-rng", "poll ppoll read ioctl getrandom"},
+};
+
+// ASan's allocator maps and unmaps its own memory and reads /proc/self/maps on errors;
+// its memory-accessibility probe writes through a pipe (pipe2, fcntl); its reports check
+// whether stderr is a terminal (a non-KVM ioctl, hence "any-ioctl"); UBSan prints its
+// report. None of this is in a release build.
+constexpr std::string_view kSanitizer =
+    "open openat close read readlink fstat newfstatat lseek getrlimit prlimit64 sigaltstack pipe2 fcntl any-ioctl";
+
+}  // namespace
+
+std::span<const Role> roles() { return kRoles; }
+std::string_view commonCalls() { return kCommon; }
+std::string_view sanitizerCalls() { return kSanitizer; }
+
+}  // namespace hyve::seccomp
