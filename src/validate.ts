@@ -29,6 +29,8 @@ export const BOOT_GUEST_OPTION_NAMES = [
   'disks',
   'rng',
   'profile',
+  'console',
+  'ports',
 ] as const;
 
 /** The fields of one entry of bootGuest()'s `disks` option. */
@@ -45,8 +47,11 @@ export const GUEST_TEST_OPTION_NAMES = [...BOOT_GUEST_OPTION_NAMES, 'scope', 'sn
 
 /** The options ensureSnapshot() takes: bootGuest's for the boot it may make, and the cache directory. */
 export const ENSURE_SNAPSHOT_OPTION_NAMES = [
-  // A guest with disks cannot be restored yet, so it has no cached snapshot.
-  ...BOOT_GUEST_OPTION_NAMES.filter((name) => name !== 'snapshot' && name !== 'verifySnapshot' && name !== 'disks'),
+  // A cached snapshot would keep the contents its disks had when it was made: guests with disks get none.
+  // Nor can one with virtio-console.
+  ...BOOT_GUEST_OPTION_NAMES.filter(
+    (name) => name !== 'snapshot' && name !== 'verifySnapshot' && name !== 'disks' && name !== 'console' && name !== 'ports',
+  ),
   'cacheDir',
 ] as const;
 
@@ -169,6 +174,15 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
   },
   rng: isBoolean,
   profile: isProfile,
+  console: { accepts: "'serial' or 'virtio'", ok: (v) => v === 'serial' || v === 'virtio' },
+  ports: {
+    accepts: 'an array of distinct port names, each 1-64 of [A-Za-z0-9._-], at most 30',
+    ok: (v) =>
+      Array.isArray(v) &&
+      v.length <= 30 &&
+      new Set(v).size === v.length &&
+      v.every((name) => typeof name === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(name)),
+  },
 };
 
 const MACHINE_RULES: Record<(typeof MACHINE_OPTION_NAMES)[number], Rule> = {

@@ -3,9 +3,11 @@
 // (kvmtool's virtio ops, Firecracker's VirtioDevice trait).
 #pragma once
 
+#include "snapshot/state_io.h"
 #include "virtio/virtqueue.h"
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,9 +19,19 @@ constexpr uint16_t kDeviceBlock = 2;
 constexpr uint16_t kDeviceConsole = 3;
 constexpr uint16_t kDeviceEntropy = 4;
 
+// What handle() returns to leave a request in its ring, unserved: the device has nothing
+// to give it yet (a receive queue without host data) or cannot take it yet (a host peer
+// that is not reading). The device kicks the queue once it can serve it, so it applies
+// backpressure instead of buffering what the guest sends.
+constexpr uint32_t kDeferRequest = UINT32_MAX;
+
 class VirtioDevice {
  public:
   virtual ~VirtioDevice() = default;
+
+  // The transport hands the device a way to have a queue served again (from any thread),
+  // e.g. after deferring a request. Called once, before any request is handled.
+  virtual void attach(std::function<void(unsigned queue)> /*kick*/) {}
 
   virtual uint16_t deviceId() const = 0;
   // PCI class, subclass and programming interface the function reports.
@@ -41,10 +53,17 @@ class VirtioDevice {
 
   // Why a snapshot of this device cannot be taken (empty: it can).
   virtual std::string snapshotRefusal() const { return {}; }
+  // The device's own state, field by field, saved after the transport's (paused: no request
+  // is in flight). `files` is a path prefix inside the snapshot's directory for state too
+  // large for the state file (a disk's contents). Restore throws Error(BadSnapshot) on a
+  // field that does not fit the device.
+  virtual void saveDeviceState(snapshot::StateWriter& /*out*/, const std::string& /*files*/) const {}
+  virtual void restoreDeviceState(snapshot::StateReader& /*in*/, const std::string& /*files*/) {}
 
   // Serves one request of queue `queue` on the device's worker thread; returns the bytes
   // written into the chain's device-writable buffers. A bad request is answered with the
   // device's error status; throw QueueError only for what makes the whole queue unusable.
+  // kDeferRequest leaves the request in the ring (see above).
   virtual uint32_t handle(unsigned queue, const Chain& chain) = 0;
 };
 

@@ -109,6 +109,9 @@ VirtioPci::VirtioPci(std::unique_ptr<VirtioDevice> device, const GuestMemory& me
 
   for (size_t i = 0; i < queues_.size(); ++i) doorbells_.push_back(newEventFd());
   stop_ = newEventFd();
+  device_->attach([this](unsigned queue) {
+    if (queue < doorbells_.size()) kick(queue);
+  });
   if (worker) worker_ = std::thread(&VirtioPci::work, this);
 }
 
@@ -118,6 +121,7 @@ VirtioPci::~VirtioPci() {
     (void)!::write(stop_.get(), &one, sizeof one);
     worker_.join();
   }
+  device_.reset();  // its own threads may kick the doorbells until then
   std::lock_guard lock(mutex_);
   clearDoorbells();
 }
@@ -346,6 +350,10 @@ void VirtioPci::serve(unsigned index) {
         if (!chain) break;
       }
       uint32_t written = device_->handle(index, *chain);
+      if (written == kDeferRequest) {
+        q.unpop();  // the device kicks this queue when it can serve the request
+        break;
+      }
       q.push(chain->head, static_cast<uint32_t>(std::min<uint64_t>(written, chain->writableBytes())));
       pushed = true;
     }
@@ -444,6 +452,15 @@ void VirtioPci::clearDoorbells() {
 
 // ---- snapshots ----
 
+std::string VirtioPci::deviceFiles() const {
+  std::string dir = snapshotDir_ ? snapshotDir_() : std::string();
+  std::string name = sectionName_;
+  for (char& c : name) {
+    if (c == ':' || c == '/') c = '-';
+  }
+  return dir.empty() ? std::string() : dir + "/" + name;
+}
+
 void VirtioPci::pauseDevice() {
   std::lock_guard lock(mutex_);  // a request being served finishes first: it holds the lock
   paused_ = true;
@@ -459,6 +476,7 @@ void VirtioPci::resumeDevice() {
 }
 
 std::unique_ptr<snapshot::Snapshottable> VirtioPci::snapshotSection(std::string name) {
+  sectionName_ = name;
   return std::make_unique<snapshot::DeviceState<VirtioPci>>(std::move(name), *this);
 }
 
@@ -469,6 +487,9 @@ VirtioPci::State VirtioPci::saveState() const {
   std::lock_guard lock(mutex_);
   s.transport = transport_;
   for (const auto& q : queues_) s.queues.push_back(q.state());
+  snapshot::StateWriter device;
+  device_->saveDeviceState(device, deviceFiles());
+  s.device = device.take();
   return s;
 }
 
@@ -479,6 +500,11 @@ void VirtioPci::restoreState(const State& state) {
     bad("the MSI-X table size differs");
   }
   if (state.transport.status & kStatusFailed) bad("the device status has FAILED set");
+  {
+    snapshot::StateReader in(state.device, "virtio device state");
+    device_->restoreDeviceState(in, deviceFiles());
+    in.expectEnd();
+  }
   PciDevice::restoreState(state.pci);
   std::lock_guard lock(mutex_);
   clearDoorbells();
