@@ -233,8 +233,10 @@ export class Guest implements AsyncDisposable {
    * written arrives in the guest's /dev/vport0pN, and what the guest writes there is read
    * here. One stream per port at a time; a later one is served after the earlier closes.
    * Flow control is end to end: a guest that does not read stalls the writes here, and a
-   * host that does not read stalls the guest's writes; nothing is dropped. The guest sees
-   * no end of stream when this one ends (send lengths or a terminator).
+   * host that does not read stalls the guest's writes; nothing is dropped. Bytes written
+   * here wait until a guest process has the port open (Linux drops what arrives for a
+   * closed port). The guest sees no end of stream when this one ends (send lengths or a
+   * terminator).
    * Throws VmStartError HYVE_BAD_CONFIG for a name that is not one of `ports`.
    */
   openPort(name: string): net.Socket {

@@ -158,7 +158,7 @@ void VirtioConsole::reset() {
   control_.clear();
   for (auto& port : ports_) {
     port.txOffset = 0;  // the driver's requests are gone
-    port.rxWaiting = port.txWaiting = false;
+    port.rxWaiting = port.txWaiting = port.guestOpen = false;
   }
 }
 
@@ -194,7 +194,14 @@ uint32_t VirtioConsole::controlFromDriver(const Chain& chain) {
       // guest's writes wait in their ring and its reads wait for data.
       sendControl(header.id, kPortOpen, 1);
       break;
-    default:  // PORT_OPEN from the guest and the rest need no answer
+    case kPortOpen:
+      // Linux drops what arrives for a port no guest process has open, so the peer's
+      // bytes wait in its socket until one opens it.
+      if (header.id == 0 || header.id >= portCount()) break;
+      ports_[header.id - 1].guestOpen = header.value == 1;
+      if (header.value == 1 && kick_) kick_(rxQueue(header.id));
+      break;
+    default:  // the rest need no answer
       break;
   }
   return 0;
@@ -212,7 +219,8 @@ void VirtioConsole::dropPeer(Port& port) {
 }
 
 uint32_t VirtioConsole::receive(Port& port, const Chain& chain) {
-  if (!port.peer.valid() || port.peerEof) return kDeferRequest;  // served once a peer connects
+  // Served once a peer connects and a guest process opens the port.
+  if (!port.peer.valid() || port.peerEof || !port.guestOpen) return kDeferRequest;
   auto iov = iovecs(chain.writable, 0);
   if (iov.empty()) return 0;
   msghdr message{};

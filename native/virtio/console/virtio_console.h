@@ -78,6 +78,7 @@ class VirtioConsole final : public VirtioDevice {
     NamedPort named;
     UniqueFd listener;
     UniqueFd peer;
+    bool guestOpen = false;   // a guest process has the port open (the driver's PORT_OPEN)
     bool peerEof = false;     // the peer shut its sending side
     bool rxWaiting = false;   // a receive request waits for the peer to send
     bool txWaiting = false;   // a transmit request waits for the peer to read
