@@ -36,6 +36,8 @@ export interface DiskOptions {
   serial?: string;
 }
 
+/** Slot of the virtio-console function (console: 'virtio', ports). */
+export const CONSOLE_SLOT = 1;
 /** Slot of the virtio-rng function and of the first disk. */
 export const RNG_SLOT = 3;
 export const FIRST_DISK_SLOT = 4;
@@ -59,15 +61,29 @@ export function checkDiskPath(file: string): string {
   return resolved;
 }
 
-/** The PCI functions for `disks`, `rng` and a NIC, with the host bridge and LPC bridge around them; none without any. */
+/** virtio-console's `[console][,name=socket...]` arguments: port 0 as the guest console, named ports on UNIX sockets. */
+export interface ConsoleDevice {
+  console: boolean;
+  ports: { name: string; socket: string }[];
+}
+
+/**
+ * The PCI functions for `disks`, `rng`, a NIC and a virtio-console, with the host bridge
+ * and LPC bridge around them; none without any of them.
+ */
 export function pciDevicesFor(
   disks: readonly DiskOptions[] | undefined,
   rng: boolean | undefined,
   nic?: NonNullable<ChildConfig['pciDevices']>[number],
+  console?: ConsoleDevice,
 ): ChildConfig['pciDevices'] {
-  if (!disks?.length && !rng && !nic) return undefined;
+  if (!disks?.length && !rng && !nic && !console) return undefined;
   if ((disks?.length ?? 0) > MAX_DISKS) throw new VmStartError(`at most ${MAX_DISKS} disks, got ${disks!.length}`, 'HYVE_BAD_CONFIG');
   const devices: NonNullable<ChildConfig['pciDevices']> = [{ slot: 0, function: 0, emulation: 'hostbridge' }];
+  if (console) {
+    const args = [console.console && 'console', ...console.ports.map((p) => `${p.name}=${p.socket}`)].filter(Boolean).join(',');
+    devices.push({ slot: CONSOLE_SLOT, function: 0, emulation: 'virtio-console', args });
+  }
   if (nic) devices.push(nic);
   if (rng) devices.push({ slot: RNG_SLOT, function: 0, emulation: 'virtio-rnd' });
   (disks ?? []).forEach((disk, i) => {

@@ -2,7 +2,9 @@
  * bootGuest(): a booted VM with its serial console, a shell protocol over it (run()), and
  * cleanup that survives failing tests (AsyncDisposable).
  */
-import { appendFileSync, copyFileSync, existsSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ensureDefaultGuest, DEFAULT_READY_MARKER, NO_ECHO_ARG, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
@@ -20,7 +22,7 @@ import {
 import { defaultTimeoutMs } from './host.js';
 import { SerialConsole } from './serial.js';
 import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
-import { pciDevicesFor, type DiskOptions } from './disks.js';
+import { pciDevicesFor, type ConsoleDevice, type DiskOptions } from './disks.js';
 import { checkNetworkOptions, netDevice, resolveForwards, type NetworkOption, type PortForward, type ResolvedForward } from './network.js';
 import { badConfig, validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
 import { checkUuid } from './uuid.js';
@@ -33,6 +35,8 @@ import type { ProfileOptions } from './profile/index.js';
 
 /** Kernel arguments hyve always passes: the console on COM1, and reboot (end) on panic. */
 export const HYVE_KERNEL_ARGS = 'console=ttyS0 panic=-1';
+/** HYVE_KERNEL_ARGS with `console: 'virtio'`: the console on virtio-console's port 0. */
+export const HYVE_VIRTIO_CONSOLE_KERNEL_ARGS = 'console=hvc0 panic=-1';
 
 export interface BootGuestOptions {
   /** Kernel image (bzImage or vmlinux). Omitted: the default guest, built on first use. */
@@ -95,7 +99,8 @@ export interface BootGuestOptions {
    * Disks in order: virtio-blk (the guest's /dev/vda, /dev/vdb, ...) unless `interface` says
    * 'ahci' (a SATA disk, /dev/sdX) or 'ahci-cd' (a CD-ROM, /dev/srN). A path that does not
    * exist or is not a regular file or block device is a VmStartError HYVE_BAD_DISK.
-   * `guest.snapshot()` of a guest with disks is refused (HYVE_BAD_CONFIG) for now.
+   * `guest.snapshot()` saves each virtio disk's contents with the snapshot; every restore
+   * writes to its own copy of them (a guest with AHCI disks is refused, HYVE_BAD_CONFIG).
    */
   disks?: DiskOptions[];
   /** A virtio-rng device fed by the host's getrandom() (the guest's /dev/hwrng). Default false. */
@@ -115,6 +120,19 @@ export interface BootGuestOptions {
    * guest (each restored copy too) has its own forwards.
    */
   forwardPorts?: PortForward[];
+  /**
+   * Where the guest's console is: 'serial' (COM1, ttyS0, the default) or 'virtio'
+   * (virtio-console port 0, hvc0; the kernel argument becomes `console=hvc0`). Either way
+   * it is `guest.serial`, and run() works on it. A guest with a virtio-console cannot be
+   * snapshotted yet (HYVE_BAD_CONFIG).
+   */
+  console?: 'serial' | 'virtio';
+  /**
+   * Named virtio-console ports (MULTIPORT), ports 1, 2, ... in order: byte streams between
+   * the guest's /dev/vport0pN (its name in /sys/class/virtio-ports/vport0pN/name) and
+   * `guest.openPort(name)` on the host. At most 30; names are 1-64 of [A-Za-z0-9._-].
+   */
+  ports?: string[];
   /**
    * Profile the guest: each vCPU is sampled `hz` times a second (default 99) and the folded
    * stacks (`root;...;leaf count`) are written to `file` when the VM ends, named with
@@ -246,6 +264,29 @@ export class Guest implements AsyncDisposable {
   /** @internal */
   setForwards(forwards: readonly ResolvedForward[]): void {
     this.forwards = forwards;
+  }
+
+  /** @internal the UNIX socket of each named virtio-console port (bootGuest's `ports`). */
+  readonly portSockets = new Map<string, string>();
+
+  /**
+   * A byte stream to the guest's virtio-console port `name` (bootGuest's `ports`): what is
+   * written arrives in the guest's /dev/vport0pN, and what the guest writes there is read
+   * here. One stream per port at a time; a later one is served after the earlier closes.
+   * Flow control is end to end: a guest that does not read stalls the writes here, and a
+   * host that does not read stalls the guest's writes; nothing is dropped. Bytes written
+   * here wait until a guest process has the port open (Linux drops what arrives for a
+   * closed port). The guest sees no end of stream when this one ends (send lengths or a
+   * terminator).
+   * Throws VmStartError HYVE_BAD_CONFIG for a name that is not one of `ports`.
+   */
+  openPort(name: string): net.Socket {
+    const socket = this.portSockets.get(name);
+    if (socket === undefined) {
+      const known = [...this.portSockets.keys()];
+      throw new VmStartError(`no virtio-console port ${JSON.stringify(name)} (the guest has ${known.length ? known.join(', ') : 'none'}: bootGuest({ ports }))`, 'HYVE_BAD_CONFIG');
+    }
+    return net.connect(socket);
   }
 
   /** Host process id of the VM (its own child process). */
@@ -561,7 +602,7 @@ function resolveProfile(profile: ProfileOptions, symbols: string | undefined): P
  * both a boot and the snapshot cache's key take them from.
  */
 export async function bootFiles(
-  options: Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'onProgress' | 'signal'>,
+  options: Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'onProgress' | 'signal' | 'console'>,
 ): Promise<{ kernel: string; initrd: string | undefined; cmdline: string; vmlinux: string | undefined }> {
   let { kernel, initrd } = options;
   let initArgs: string | undefined;
@@ -575,10 +616,24 @@ export async function bootFiles(
       initArgs = NO_ECHO_ARG; // the default /init: a console without echo, for run()
     }
   }
-  return { kernel, initrd, cmdline: [HYVE_KERNEL_ARGS, initArgs, options.cmdline].filter(Boolean).join(' '), vmlinux };
+  const hyveArgs = options.console === 'virtio' ? HYVE_VIRTIO_CONSOLE_KERNEL_ARGS : HYVE_KERNEL_ARGS;
+  return { kernel, initrd, cmdline: [hyveArgs, initArgs, options.cmdline].filter(Boolean).join(' '), vmlinux };
 }
 
-async function resolveConfig(options: BootGuestOptions): Promise<{ config: ChildConfig; ready: WaitStrategy; forwards: ResolvedForward[] }> {
+/** The virtio-console for `console: 'virtio'` and `ports`, its sockets in a new directory; none without either. */
+function consoleDevice(options: BootGuestOptions): { device: ConsoleDevice; dir: string } | undefined {
+  const names = options.ports ?? [];
+  if (options.console !== 'virtio' && names.length === 0) return undefined;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hyve-ports-'));
+  return { device: { console: options.console === 'virtio', ports: names.map((name) => ({ name, socket: path.join(dir, `${name}.sock`) })) }, dir };
+}
+
+async function resolveConfig(options: BootGuestOptions): Promise<{
+  config: ChildConfig;
+  ready: WaitStrategy;
+  forwards: ResolvedForward[];
+  ports?: { device: ConsoleDevice; dir: string };
+}> {
   const { kernel, initrd, cmdline, vmlinux } = await bootFiles(options);
   const symbols = options.profile?.symbols ?? vmlinux;
   const config: ChildConfig = {
@@ -592,10 +647,14 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
     ...(options.profile ? { profile: resolveProfile(options.profile, symbols) } : {}),
   };
   checkNetworkOptions(options.network, options.forwardPorts);
+  const ready = toWaitStrategy(options.ready ?? DEFAULT_READY_MARKER);
   const forwards = await resolveForwards(options.forwardPorts);
-  const pciDevices = pciDevicesFor(options.disks, options.rng, options.network && netDevice(options.network, forwards, options.uuid));
+  const nic = options.network && netDevice(options.network, forwards, options.uuid);
+  const withoutConsole = pciDevicesFor(options.disks, options.rng, nic);  // checks the disks before a directory is made
+  const ports = consoleDevice(options);
+  const pciDevices = ports ? pciDevicesFor(options.disks, options.rng, nic, ports.device) : withoutConsole;
   if (pciDevices) config.pciDevices = pciDevices;
-  return { config, ready: toWaitStrategy(options.ready ?? DEFAULT_READY_MARKER), forwards };
+  return { config, ready, forwards, ports };
 }
 
 /**
@@ -616,14 +675,16 @@ export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> 
     }
   }
   if (options.snapshot !== undefined) return restoreGuest(options.snapshot, options);
-  const { config, ready, forwards } = await resolveConfig(options);
+  const { config, ready, forwards, ports } = await resolveConfig(options);
   // The clock starts once the default guest exists: building it (minutes, the first
   // time) reports its own progress and is not part of a boot.
   const startedAt = Date.now();
   const vm = new VmProcess(config);
+  if (ports) void vm.exited.then(() => rmSync(ports.dir, { recursive: true, force: true }));
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
   const guest = new Guest(vm, path.basename(config.kernel), options.failOn);
   guest.setForwards(forwards);
+  for (const port of ports?.device.ports ?? []) guest.portSockets.set(port.name, port.socket);
   await untilReady(guest, vm, ready, options, options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000), startedAt);
   return guest;
 }

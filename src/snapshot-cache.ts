@@ -34,6 +34,9 @@ export interface CachedSnapshot {
   cached: boolean;
 }
 
+/** native/snapshot/snapshot_file.h's kFormatVersion: a build with another format cannot restore the entry. */
+const SNAPSHOT_FORMAT = 3;
+
 function hyveVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
@@ -51,6 +54,7 @@ export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<
   const ready = options.ready ?? DEFAULT_READY_MARKER;
   const identity = {
     hyve: hyveVersion(),
+    format: SNAPSHOT_FORMAT,
     kernel: fileIdentity(kernel),
     initrd: fileIdentity(initrd),
     cmdline,

@@ -31,6 +31,8 @@ export const BOOT_GUEST_OPTION_NAMES = [
   'profile',
   'network',
   'forwardPorts',
+  'console',
+  'ports',
 ] as const;
 
 /** The fields of one entry of bootGuest()'s `disks` option. */
@@ -50,9 +52,9 @@ export const GUEST_TEST_OPTION_NAMES = [...BOOT_GUEST_OPTION_NAMES, 'scope', 'sn
 
 /** The options ensureSnapshot() takes: bootGuest's for the boot it may make, and the cache directory. */
 export const ENSURE_SNAPSHOT_OPTION_NAMES = [
-  // A guest with disks cannot be restored yet, so it has no cached snapshot; forwards
-  // belong to each restored copy, not to the snapshot.
-  ...BOOT_GUEST_OPTION_NAMES.filter((name) => !['snapshot', 'verifySnapshot', 'disks', 'forwardPorts'].includes(name)),
+  // A cached snapshot would keep the contents its disks had when it was made: guests with
+  // disks get none, nor do ones with virtio-console; forwards belong to each restored copy.
+  ...BOOT_GUEST_OPTION_NAMES.filter((name) => !['snapshot', 'verifySnapshot', 'disks', 'forwardPorts', 'console', 'ports'].includes(name)),
   'cacheDir',
 ] as const;
 
@@ -193,6 +195,15 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
           Number.isInteger(f.guest) && (f.guest as number) >= 1 && (f.guest as number) <= 65535 &&
           (f.host === undefined || (Number.isInteger(f.host) && (f.host as number) >= 0 && (f.host as number) <= 65535)),
       ),
+  },
+  console: { accepts: "'serial' or 'virtio'", ok: (v) => v === 'serial' || v === 'virtio' },
+  ports: {
+    accepts: 'an array of distinct port names, each 1-64 of [A-Za-z0-9._-], at most 30',
+    ok: (v) =>
+      Array.isArray(v) &&
+      v.length <= 30 &&
+      new Set(v).size === v.length &&
+      v.every((name) => typeof name === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(name)),
   },
 };
 

@@ -202,6 +202,22 @@ describe('the raw VM config the CLI starts', () => {
     expect(unsupported(parseArgs(shellWords(`-s 3,virtio-rnd,x -f kexec,k,,`)))?.message).toMatch(/virtio-rnd takes no configuration/);
   });
 
+  test('-s N,virtio-console,[console,]name=path reaches the board with its socket paths resolved', () => {
+    const line = `-s 1,virtio-console,console,org.x=socks/x.sock -f kexec,k/bzImage,,"console=hvc0 panic=-1 quiet"`;
+    expect(toVmConfig(parseArgs(shellWords(line)), cwd).pciDevices).toContainEqual({
+      slot: 1,
+      function: 0,
+      emulation: 'virtio-console',
+      args: `console,org.x=${path.resolve(cwd, 'socks/x.sock')}`,
+    });
+    const { options, warnings } = fromCommandLine(shellWords(line), cwd);
+    expect(options).toMatchObject({ console: 'virtio', ports: ['org.x'], cmdline: 'quiet' });
+    expect(warnings.join('\n')).toMatch(/guest\.openPort/);
+    expect(unsupported(parseArgs(shellWords(`-s 1,virtio-console -f kexec,k,,`)))?.message).toMatch(/virtio-console needs ports/);
+    expect(toCommandLine({ kernel: '/k', console: 'virtio' }).join(' ')).toMatch(/-s 1,virtio-console,console .*console=hvc0 panic=-1/);
+    expect(() => toCommandLine({ kernel: '/k', ports: ['a'] })).toThrow(/virtio-console,name=/);
+  });
+
   test('toCommandLine() spells disks and rng as -s slots', () => {
     const argv = toCommandLine({ kernel: '/k', rng: true, disks: [{ path: '/d.img', ephemeral: true, serial: 's1' }] });
     expect(argv.join(' ')).toContain('-s 3,virtio-rnd -s 4,virtio-blk,/d.img,ephemeral,serial=s1');

@@ -111,3 +111,29 @@ describe('virtio-rng', () => {
     expect(a.output).not.toBe(b.output);
   }, 180_000);
 });
+
+describe('snapshots with disks', () => {
+  test('two restores of a snapshot start from the same disk and never see each other\'s writes', async () => {
+    const at = (sector: number) => `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/vda bs=512 skip=${sector} count=1 2>/dev/null | head -c 6 | tr -d '\\000'; echo`;
+    const put = (sector: number, text: string) => `printf ${text} | dd of=/dev/vda bs=512 seek=${sector} conv=notrunc,fsync 2>/dev/null`;
+    expect((await sh(put(32000, 'SNAPSH'))).exitCode).toBe(0);
+    const dir = path.join(work, 'snapshot');
+    await guest.snapshot(dir);
+    const copies = [await bootGuest({ snapshot: dir, timeoutMs: 600_000 }), await bootGuest({ snapshot: dir, timeoutMs: 600_000 })];
+    try {
+      const run = async (g: Guest, command: string) => (await g.run(command, { timeoutMs: 120_000 })).output;
+      for (const copy of copies) expect(await run(copy, at(32000))).toBe('SNAPSH\n');
+      expect((await copies[0]!.run(put(32001, 'COPY-A'))).exitCode).toBe(0);
+      expect((await copies[1]!.run(put(32001, 'COPY-B'))).exitCode).toBe(0);
+      expect(await run(copies[0]!, at(32001))).toBe('COPY-A\n');
+      expect(await run(copies[1]!, at(32001))).toBe('COPY-B\n');
+      // Neither the original guest nor the image on the host sees either copy's write.
+      expect((await sh(at(32001))).output).toBe('\n');
+      const image = readFileSync(rw);
+      expect(image.subarray(32000 * 512, 32000 * 512 + 6).toString()).toBe('SNAPSH');
+      expect(image.subarray(32001 * 512, 32001 * 512 + 6).equals(Buffer.alloc(6))).toBe(true);
+    } finally {
+      await Promise.all(copies.map((copy) => copy.kill()));
+    }
+  }, 1_200_000);
+});

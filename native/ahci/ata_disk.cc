@@ -46,7 +46,7 @@ void AtaDisk::reset() {
 }
 
 std::string AtaDisk::snapshotRefusal() const {
-  return "a VM with disks cannot be snapshotted yet (" + disk_->path() + " could not be reopened on restore)";
+  return "a VM with AHCI disks cannot be snapshotted yet (" + disk_->path() + " could not be reopened on restore)";
 }
 
 std::array<uint16_t, 256> AtaDisk::identify() const {

@@ -61,7 +61,7 @@ AtapiCd::AtapiCd(std::unique_ptr<RawDisk> disk) : disk_(std::move(disk)), blocks
 void AtapiCd::reset() { sense_ = {}; }
 
 std::string AtapiCd::snapshotRefusal() const {
-  return "a VM with disks cannot be snapshotted yet (" + disk_->path() + " could not be reopened on restore)";
+  return "a VM with AHCI disks cannot be snapshotted yet (" + disk_->path() + " could not be reopened on restore)";
 }
 
 AtaResult AtapiCd::execute(const AtaCommand& c, const DataBuffers& data) {

@@ -141,6 +141,16 @@ RawDisk::RawDisk(const DiskOptions& options) : path_(options.path), readOnly_(op
   }
 }
 
+void RawDisk::copyTo(const std::string& file) const {
+  UniqueFd to(::open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
+  if (!to.valid()) refuseErrno(file, "cannot create the snapshot's copy");
+  struct stat st{};
+  bool regular = ::fstat(fd_.get(), &st) == 0 && S_ISREG(st.st_mode);
+  if (regular && ::ioctl(to.get(), FICLONE, fd_.get()) == 0) return;
+  sparseCopy(fd_.get(), to.get(), size_, regular, file);
+  if (::fsync(to.get()) != 0) refuseErrno(file, "cannot write the snapshot's copy");
+}
+
 bool RawDisk::read(uint64_t offset, std::span<const iovec> buffers) const {
   return transfer(fd_.get(), offset, buffers, ::preadv);
 }

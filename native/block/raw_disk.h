@@ -44,6 +44,11 @@ class RawDisk {
   bool discard(uint64_t offset, uint64_t length) const;      // punches a hole
   bool writeZeroes(uint64_t offset, uint64_t length) const;  // reads back as zeros
 
+  // Writes what the guest sees now into a new file `file` (a reflink where the filesystem
+  // can, else a sparse copy): how a snapshot keeps the disk as it was at the pause.
+  // Throws Error(BadDisk).
+  void copyTo(const std::string& file) const;
+
  private:
   std::string path_;
   std::string mode_;

@@ -12,7 +12,9 @@
 
 namespace hyve::snapshot {
 
-constexpr uint32_t kFormatVersion = 2;  // 2: device state saved field by field, by name
+// 2: device state saved field by field, by name; 3: virtio functions add their device's fields.
+// src/snapshot-cache.ts keys cached snapshots by it (SNAPSHOT_FORMAT).
+constexpr uint32_t kFormatVersion = 3;
 constexpr const char* kStateFile = "state.bin";
 constexpr const char* kMemoryFile = "memory.bin";
 

@@ -3,10 +3,12 @@
 // (kvmtool's virtio ops, Firecracker's VirtioDevice trait).
 #pragma once
 
+#include "snapshot/state_io.h"
 #include "virtio/virtqueue.h"
 
 #include <cstdint>
 #include <optional>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,10 +34,19 @@ class QueueIo {
   // Returns a chain to the driver with `written` bytes in its writable buffers.
   virtual void push(unsigned queue, uint16_t head, uint32_t written) = 0;
 };
+// What handle() returns to leave a request in its ring, unserved: the device has nothing
+// to give it yet (a receive queue without host data) or cannot take it yet (a host peer
+// that is not reading). The device kicks the queue once it can serve it, so it applies
+// backpressure instead of buffering what the guest sends.
+constexpr uint32_t kDeferRequest = UINT32_MAX;
 
 class VirtioDevice {
  public:
   virtual ~VirtioDevice() = default;
+
+  // The transport hands the device a way to have a queue served again (from any thread),
+  // e.g. after deferring a request. Called once, before any request is handled.
+  virtual void attach(std::function<void(unsigned queue)> /*kick*/) {}
 
   virtual uint16_t deviceId() const = 0;
   // PCI class, subclass and programming interface the function reports.
@@ -60,10 +71,17 @@ class VirtioDevice {
   // The seccomp allowlist of this device's worker thread (util/seccomp_filters.cc). The
   // default has none: the worker's calls are only logged until the device names one.
   virtual std::string_view threadRole() const { return "virtio"; }
+  // The device's own state, field by field, saved after the transport's (paused: no request
+  // is in flight). `files` is a path prefix inside the snapshot's directory for state too
+  // large for the state file (a disk's contents). Restore throws Error(BadSnapshot) on a
+  // field that does not fit the device.
+  virtual void saveDeviceState(snapshot::StateWriter& /*out*/, const std::string& /*files*/) const {}
+  virtual void restoreDeviceState(snapshot::StateReader& /*in*/, const std::string& /*files*/) {}
 
   // Serves one request of queue `queue` on the device's worker thread; returns the bytes
   // written into the chain's device-writable buffers. A bad request is answered with the
   // device's error status; throw QueueError only for what makes the whole queue unusable.
+  // kDeferRequest leaves the request in the ring (see above).
   virtual uint32_t handle(unsigned queue, const Chain& chain) = 0;
 
   // Devices whose queues are not one request, one answer (a NIC's receive queue waits

@@ -104,6 +104,9 @@ VirtioPci::VirtioPci(std::unique_ptr<VirtioDevice> device, const GuestMemory& me
 
   for (size_t i = 0; i < queues_.size(); ++i) doorbells_.push_back(newEventFd());
   stop_ = newEventFd();
+  device_->attach([this](unsigned queue) {
+    if (queue < doorbells_.size()) kick(queue);
+  });
   if (worker) worker_ = std::thread(&VirtioPci::work, this);
 }
 
@@ -112,6 +115,7 @@ VirtioPci::~VirtioPci() {
     signalEventFd(stop_.get());
     worker_.join();
   }
+  device_.reset();  // its own threads may kick the doorbells until then
   std::lock_guard lock(mutex_);
   clearDoorbells();
 }
@@ -400,6 +404,10 @@ void VirtioPci::serve(unsigned index) {
         if (!chain) break;
       }
       uint32_t written = device_->handle(index, *chain);
+      if (written == kDeferRequest) {
+        q.unpop(1);  // the device kicks this queue when it can serve the request
+        break;
+      }
       q.push(chain->head, static_cast<uint32_t>(std::min<uint64_t>(written, chain->writableBytes())));
       pushed = true;
     }
@@ -498,6 +506,15 @@ void VirtioPci::clearDoorbells() {
 
 // ---- snapshots ----
 
+std::string VirtioPci::deviceFiles() const {
+  std::string dir = snapshotDir_ ? snapshotDir_() : std::string();
+  std::string name = sectionName_;
+  for (char& c : name) {
+    if (c == ':' || c == '/') c = '-';
+  }
+  return dir.empty() ? std::string() : dir + "/" + name;
+}
+
 void VirtioPci::pauseDevice() {
   std::lock_guard lock(mutex_);  // a request being served finishes first: it holds the lock
   paused_ = true;
@@ -513,6 +530,7 @@ void VirtioPci::resumeDevice() {
 }
 
 std::unique_ptr<snapshot::Snapshottable> VirtioPci::snapshotSection(std::string name) {
+  sectionName_ = name;
   return std::make_unique<snapshot::DeviceState<VirtioPci>>(std::move(name), *this);
 }
 
@@ -523,6 +541,9 @@ VirtioPci::State VirtioPci::saveState() const {
   std::lock_guard lock(mutex_);
   s.transport = transport_;
   for (const auto& q : queues_) s.queues.push_back(q.state());
+  snapshot::StateWriter device;
+  device_->saveDeviceState(device, deviceFiles());
+  s.device = device.take();
   return s;
 }
 
@@ -533,6 +554,11 @@ void VirtioPci::restoreState(const State& state) {
     bad("the MSI-X table size differs");
   }
   if (state.transport.status & kStatusFailed) bad("the device status has FAILED set");
+  {
+    snapshot::StateReader in(state.device, "virtio device state");
+    device_->restoreDeviceState(in, deviceFiles());
+    in.expectEnd();
+  }
   PciDevice::restoreState(state.pci);
   std::lock_guard lock(mutex_);
   clearDoorbells();

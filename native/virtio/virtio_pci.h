@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -73,6 +74,7 @@ class VirtioPci final : public PciDevice {
     PciDevice::State pci;
     Transport transport;
     std::vector<SplitQueue::State> queues;
+    std::vector<uint8_t> device;  // VirtioDevice::saveDeviceState()'s fields
     void save(snapshot::StateWriter& out) const;
     static State load(snapshot::StateReader& in);
   };
@@ -98,6 +100,8 @@ class VirtioPci final : public PciDevice {
   void restoreState(const State& state);
 
   VirtioDevice& device() { return *device_; }
+  // Where snapshots are written and read (the board's; empty outside a snapshot or restore).
+  void setSnapshotDirectory(std::function<std::string()> dir) { snapshotDir_ = std::move(dir); }
   // Why the device last set NEEDS_RESET (empty: never).
   std::string lastError() const {
     std::lock_guard lock(mutex_);
@@ -108,6 +112,7 @@ class VirtioPci final : public PciDevice {
   void configWriteHook(uint32_t offset, uint32_t size) override;
 
  private:
+  std::string deviceFiles() const;
   uint16_t vectorCount() const { return static_cast<uint16_t>(queues_.size() + 1); }
   uint64_t offeredFeatures() const;
   void readCommon(uint64_t offset, std::span<uint8_t> data);  // mutex_ held
@@ -141,6 +146,8 @@ class VirtioPci final : public PciDevice {
   class Io;
   uint64_t doorbellAddress_ = 0;
   std::string lastError_;  // where the ioeventfds are registered; 0: none
+  std::function<std::string()> snapshotDir_;
+  std::string sectionName_;  // names the device's files in a snapshot directory
 
   std::vector<UniqueFd> doorbells_;  // one eventfd per queue
   UniqueFd stop_;

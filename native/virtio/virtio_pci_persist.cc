@@ -19,6 +19,7 @@ void VirtioPci::State::save(snapshot::StateWriter& out) const {
   out.blob("msixPending", t.msixPending);
   out.u16("queueCount", static_cast<uint16_t>(queues.size()));
   for (const auto& q : queues) q.save(out);
+  out.blob("device", device);
 }
 
 // Sizes that depend on the device (queue count, vector count) are checked by restoreState().
@@ -40,6 +41,8 @@ VirtioPci::State VirtioPci::State::load(snapshot::StateReader& in) {
   t.msixPending.assign(pending.begin(), pending.end());
   uint16_t count = in.u16("queueCount", 64);
   for (uint16_t i = 0; i < count; ++i) s.queues.push_back(SplitQueue::State::load(in, kMaxQueueSize));
+  auto device = in.blob("device");
+  s.device.assign(device.begin(), device.end());
   return s;
 }
 

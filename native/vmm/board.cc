@@ -18,6 +18,7 @@
 #include "util/error.h"
 #include "virtio/blk/virtio_blk.h"
 #include "virtio/net/virtio_net.h"
+#include "virtio/console/virtio_console.h"
 #include "virtio/rng/virtio_rng.h"
 #include "virtio/virtio_pci.h"
 
@@ -72,8 +73,12 @@ std::unique_ptr<PciDevice> withoutArguments(const PciDeviceSpec& spec, const Boa
 }
 
 std::unique_ptr<PciDevice> virtioPci(std::unique_ptr<virtio::VirtioDevice> device, const BoardContext& context) {
-  return std::make_unique<virtio::VirtioPci>(std::move(device), context.memory, context.vm, &context.vm);
+  auto pci = std::make_unique<virtio::VirtioPci>(std::move(device), context.memory, context.vm, &context.vm);
+  pci->setSnapshotDirectory(context.snapshotDir);
+  return pci;
 }
+
+bool restoring(const BoardContext& context) { return context.snapshotDir && !context.snapshotDir().empty(); }
 
 std::unique_ptr<PciDevice> virtioRnd(const PciDeviceSpec& spec, const BoardContext& context) {
   noArguments(spec);
@@ -87,8 +92,7 @@ DiskOptions diskOptions(const PciDeviceSpec& spec) {
   size_t comma = spec.args.find(',');
   disk.path = spec.args.substr(0, comma);
   if (disk.path.empty()) {
-    throw Error(ErrorCode::BadConfig, name + " needs a disk image: -s N," + name + ",path[,ro] "
-                                      "(a snapshot of a VM with disks cannot be restored yet)");
+    throw Error(ErrorCode::BadConfig, name + " needs a disk image: -s N," + name + ",path[,ro]");
   }
   while (comma != std::string::npos) {
     size_t next = spec.args.find(',', comma + 1);
@@ -104,6 +108,8 @@ DiskOptions diskOptions(const PciDeviceSpec& spec) {
 }
 
 std::unique_ptr<PciDevice> virtioBlk(const PciDeviceSpec& spec, const BoardContext& context) {
+  // A restore rebuilds the function from its section name: the disk comes from the snapshot.
+  if (spec.args.empty() && restoring(context)) return virtioPci(std::make_unique<virtio::VirtioBlk>(), context);
   DiskOptions disk = diskOptions(spec);
   auto raw = std::make_unique<RawDisk>(disk);
   return virtioPci(std::make_unique<virtio::VirtioBlk>(std::move(raw), disk.serial), context);
@@ -207,6 +213,17 @@ std::unique_ptr<PciDevice> virtioTap(const PciDeviceSpec& spec, const BoardConte
   return virtioPci(std::make_unique<virtio::VirtioNet>(macOption("virtio-tap", mac), std::move(backend), context.log), context);
 }
 
+// "[console][,name=/socket/path...]": port 0 as the guest console (hvc0) on the COM1
+// stream, and named ports on UNIX sockets (bhyve's spelling).
+std::unique_ptr<PciDevice> virtioConsole(const PciDeviceSpec& spec, const BoardContext& context) {
+  auto config = virtio::VirtioConsole::parseArgs(spec.args);
+  if (config.console) {
+    config.consoleOutput = [out = context.consoleOutput](std::span<const uint8_t> bytes) { out(ConsolePort::Com1, bytes); };
+    config.consoleDrained = [drained = context.consoleDrained] { drained(ConsolePort::Com1); };
+  }
+  return virtioPci(std::make_unique<virtio::VirtioConsole>(std::move(config)), context);
+}
+
 constexpr PciEmulation kPciEmulations[] = {
     {"hostbridge", withoutArguments<HostBridge>},
     {"lpc", withoutArguments<LpcBridge>},
@@ -216,6 +233,7 @@ constexpr PciEmulation kPciEmulations[] = {
     {"ahci-cd", ahciCd},
     {"virtio-net", virtioNet},
     {"virtio-tap", virtioTap},
+    {"virtio-console", virtioConsole},
 };
 
 const PciEmulation& pciEmulation(const std::string& name) {
@@ -324,6 +342,13 @@ Board::Board(const BoardContext& context, std::vector<PciDeviceSpec> pciDevices)
     PciDevice& device = pci_->addDevice(spec.slot, spec.function, pciEmulation(spec.emulation).create(spec, context));
     sections_.push_back(device.snapshotSection(pciSectionName(spec)));
     pciFunctions_.push_back(&device);
+    if (auto* virtio = dynamic_cast<virtio::VirtioPci*>(&device)) {
+      auto* console = dynamic_cast<virtio::VirtioConsole*>(&virtio->device());
+      if (console && console->isGuestConsole()) {
+        if (virtioConsole_) throw Error(ErrorCode::BadConfig, "only one virtio-console can be the guest console");
+        virtioConsole_ = console;
+      }
+    }
   }
 }
 
@@ -338,6 +363,11 @@ void Board::resumeDevices() {
 }
 
 Uart16550& Board::uart(ConsolePort port) const { return port == ConsolePort::Com1 ? *com1_ : *com2_; }
+
+size_t Board::pushConsoleInput(ConsolePort port, std::span<const uint8_t> bytes) const {
+  if (port == ConsolePort::Com1 && virtioConsole_) return virtioConsole_->pushConsoleInput(bytes);
+  return uart(port).pushInput(bytes);
+}
 
 std::vector<PciDeviceSpec> Board::defaultPciDevices() { return {{0, 0, "hostbridge", ""}, {31, 0, "lpc", ""}}; }
 

@@ -23,6 +23,9 @@ class Uart16550;
 class PciBus;
 class PciDevice;
 class Hpet;
+namespace virtio {
+class VirtioConsole;
+}
 
 enum class ConsolePort : uint32_t { Com1 = 0, Com2 = 1 };
 
@@ -47,6 +50,9 @@ struct BoardContext {
   std::function<void(ConsolePort)> consoleDrained;
   // VMM notices for the user (a network backend that failed); may be empty.
   std::function<void(const std::string&)> log;
+  // The directory of the snapshot being written or restored (empty otherwise): where
+  // devices keep what does not fit the state file, such as a disk's contents.
+  std::function<std::string()> snapshotDir;
 };
 
 class Board {
@@ -61,6 +67,9 @@ class Board {
   Board& operator=(const Board&) = delete;
 
   Uart16550& uart(ConsolePort port) const;
+  // Host input for a console: COM1's goes to a virtio-console that is the guest console
+  // (`-s N,virtio-console,console`), if the board has one. Returns the bytes taken.
+  size_t pushConsoleInput(ConsolePort port, std::span<const uint8_t> bytes) const;
   PciBus& pci() const { return *pci_; }
   Hpet& hpet() const { return *hpet_; }
 
@@ -94,6 +103,7 @@ class Board {
   Uart16550* com2_ = nullptr;
   PciBus* pci_ = nullptr;
   Hpet* hpet_ = nullptr;
+  virtio::VirtioConsole* virtioConsole_ = nullptr;  // owned by the PCI bus
 };
 
 }  // namespace hyve

@@ -84,7 +84,7 @@ void Machine::buildPlatform() {
     if (config_.onConsoleOutput) config_.onConsoleOutput(port, bytes);
   };
   BoardContext context{*vm_, *memory_, *this, pio_, mmio_, config_.rtcUtc, consoleOutput,
-                       [this](ConsolePort port) { feedConsole(port); }, config_.onLog};
+                       [this](ConsolePort port) { feedConsole(port); }, config_.onLog, [this] { return snapshotDir_; }};
   board_ = std::make_unique<Board>(context, config_.pciDevices);
   pendingInputSection_ = makePendingInputSection();
 }
@@ -253,16 +253,15 @@ void Machine::writeConsole(ConsolePort port, std::span<const uint8_t> data) {
 }
 
 void Machine::feedConsole(ConsolePort port) {
-  Uart16550& uart = board_->uart(port);
   std::lock_guard lock(consoleMutex_);
   auto& queue = pendingInput_[static_cast<uint32_t>(port)];
   while (!queue.empty()) {
     uint8_t chunk[64];
     size_t n = std::min(queue.size(), sizeof chunk);
     std::copy_n(queue.begin(), n, chunk);
-    size_t taken = uart.pushInput({chunk, n});
+    size_t taken = board_->pushConsoleInput(port, {chunk, n});
     queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(taken));
-    if (taken < n) break;  // FIFO full: the UART calls back when the guest drains it
+    if (taken < n) break;  // full: the UART or virtio-console calls back when the guest drains it
   }
 }
 

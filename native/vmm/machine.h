@@ -168,6 +168,8 @@ class Machine final : public MachineControl {
   bool started_ = false;
 
   std::mutex consoleMutex_;
+  // The snapshot being written or restored (BoardContext::snapshotDir); empty otherwise.
+  std::string snapshotDir_;
   std::deque<uint8_t> pendingInput_[2];
 
   std::mutex exitMutex_;

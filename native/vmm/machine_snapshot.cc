@@ -120,6 +120,11 @@ SnapshotReport Machine::snapshot(const std::string& dir, bool leavePaused) {
   pause();
   auto t1 = std::chrono::steady_clock::now();
   report.pauseMs = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  snapshotDir_ = dir;
+  struct Clear {
+    std::string& dir;
+    ~Clear() { dir.clear(); }
+  } clear{snapshotDir_};
   try {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -173,6 +178,11 @@ SnapshotReport Machine::snapshot(const std::string& dir, bool leavePaused) {
 
 void Machine::restoreFromSnapshot() {
   const std::string dir = config_.snapshotPath;
+  snapshotDir_ = dir;
+  struct Clear {
+    std::string& dir;
+    ~Clear() { dir.clear(); }
+  } clear{snapshotDir_};
   try {
     // Everything is read and checksummed before anything is built: a bad snapshot is
     // refused as a whole, and any failure below unwinds the half-built machine (RAII).

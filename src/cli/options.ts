@@ -14,10 +14,10 @@
  * unless -A, -x, -u say otherwise, while bootGuest's defaults (the native ones) are ACPI,
  * x2APIC and a UTC RTC. Both conversions therefore spell out every machine field.
  */
-import { DISK_EMULATIONS, FIRST_DISK_SLOT, RNG_SLOT, type DiskInterface } from '../disks.js';
+import { CONSOLE_SLOT, DISK_EMULATIONS, FIRST_DISK_SLOT, RNG_SLOT, type DiskInterface } from '../disks.js';
 import { NET_SLOT } from '../network.js';
 import path from 'node:path';
-import { HYVE_KERNEL_ARGS, type BootGuestOptions } from '../guest.js';
+import { HYVE_KERNEL_ARGS, HYVE_VIRTIO_CONSOLE_KERNEL_ARGS, type BootGuestOptions } from '../guest.js';
 import type { ChildConfig } from '../protocol.js';
 import { parseMemoryMiB } from '../size.js';
 import { badConfig, validateBootGuestOptions } from '../validate.js';
@@ -97,6 +97,10 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
       if (!device.conf) problems.push(`-s ${device.text}: virtio-tap needs a tap device: -s N,virtio-tap,tap0`);
       continue;
     }
+    if (device.emulation === 'virtio-console') {
+      if (!device.conf) problems.push(`-s ${device.text}: virtio-console needs ports: -s N,virtio-console[,console][,name=/socket/path...]`);
+      continue;
+    }
     const hint =
       device.emulation === 'uart'
         ? ' (COM1 and COM2 are on the LPC bridge: use -l com1,... instead)'
@@ -116,8 +120,7 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
  */
 function pciDevicesOf(args: HyveArgs, cwd: string): NonNullable<ChildConfig['pciDevices']> {
   const devices = args.slots.map((device) => {
-    let conf = device.conf;
-    if (DISK_INTERFACES[device.emulation] && conf !== undefined) conf = diskArgs(conf, cwd);
+    let conf = device.conf === undefined ? undefined : argsOf(device.emulation, device.conf, cwd);
     // A NIC gets the MAC -M prints for this -U (its mac= if given); without -U the VMM picks one.
     if (NET_EMULATIONS.has(device.emulation) && args.uuid) {
       const others = (conf ?? '').split(',').filter((c) => c !== '' && !c.startsWith('mac='));
@@ -132,12 +135,6 @@ function pciDevicesOf(args: HyveArgs, cwd: string): NonNullable<ChildConfig['pci
 
 /** The disk emulations, and the bootGuest() `interface` each is. */
 const DISK_INTERFACES: Record<string, DiskInterface | undefined> = { 'virtio-blk': 'virtio', 'ahci-hd': 'ahci', 'ahci-cd': 'ahci-cd' };
-
-/** A disk emulation's `path[,ro]...` with the path resolved against `cwd`. */
-function diskArgs(conf: string, cwd: string): string {
-  const [file = '', ...options] = conf.split(',');
-  return [path.resolve(cwd, file), ...options].join(',');
-}
 
 /** bootGuest()'s `network` and `forwardPorts` for a -s virtio-net or virtio-tap slot (bootGuest puts it at slot 2). */
 function networkOf(args: HyveArgs): Pick<BootGuestOptions, 'network' | 'forwardPorts'> {
@@ -154,8 +151,27 @@ function networkOf(args: HyveArgs): Pick<BootGuestOptions, 'network' | 'forwardP
   return { network: 'user', ...(forwardPorts.length ? { forwardPorts } : {}) };
 }
 
-/** bootGuest()'s `disks` and `rng` for the -s disk and virtio-rnd slots (bootGuest picks the slots). */
-function devicesOf(args: HyveArgs, cwd: string): Pick<BootGuestOptions, 'disks' | 'rng'> {
+/** An emulation's arguments with the host paths in them resolved against `cwd`. */
+function argsOf(emulation: string, conf: string, cwd: string): string {
+  if (DISK_INTERFACES[emulation]) {
+    const [file = '', ...options] = conf.split(',');
+    return [path.resolve(cwd, file), ...options].join(',');
+  }
+  if (emulation === 'virtio-console') {
+    // name=socket: the VMM listens on the socket (bhyve's spelling); `console` stays as it is.
+    return conf
+      .split(',')
+      .map((item) => (item.includes('=') ? `${item.slice(0, item.indexOf('='))}=${path.resolve(cwd, item.slice(item.indexOf('=') + 1))}` : item))
+      .join(',');
+  }
+  return conf;
+}
+
+/**
+ * bootGuest()'s `disks`, `rng`, `console` and `ports` for the -s disk, virtio-rnd and
+ * virtio-console slots (bootGuest picks the slots, and the ports' sockets).
+ */
+function devicesOf(args: HyveArgs, cwd: string): Pick<BootGuestOptions, 'disks' | 'rng' | 'console' | 'ports'> {
   const disks = args.slots
     .filter((d) => DISK_INTERFACES[d.emulation] && d.conf)
     .map((d) => {
@@ -170,7 +186,14 @@ function devicesOf(args: HyveArgs, cwd: string): Pick<BootGuestOptions, 'disks' 
         ...(serial ? { serial } : {}),
       };
     });
-  return { ...(disks.length ? { disks } : {}), ...(args.slots.some((d) => d.emulation === 'virtio-rnd') ? { rng: true } : {}) };
+  const consoleItems = args.slots.filter((d) => d.emulation === 'virtio-console').flatMap((d) => (d.conf ?? '').split(','));
+  const ports = consoleItems.filter((item) => item.includes('=')).map((item) => item.slice(0, item.indexOf('=')));
+  return {
+    ...(disks.length ? { disks } : {}),
+    ...(args.slots.some((d) => d.emulation === 'virtio-rnd') ? { rng: true } : {}),
+    ...(consoleItems.includes('console') ? { console: 'virtio' as const } : {}),
+    ...(ports.length ? { ports } : {}),
+  };
 }
 
 function machineOf(args: HyveArgs): Required<Omit<Machine, 'pvhEntry'>> {
@@ -231,15 +254,20 @@ export function toBootOptions(args: HyveArgs, cwd = process.cwd()): ToBootOption
   const config = toVmConfig(args, cwd);
   const warnings: string[] = [];
   let cmdline = config.cmdline ?? '';
-  if (cmdline === HYVE_KERNEL_ARGS || cmdline.startsWith(`${HYVE_KERNEL_ARGS} `)) {
-    cmdline = cmdline.slice(HYVE_KERNEL_ARGS.length + 1);
+  const devices = devicesOf(args, cwd);
+  const hyveArgs = devices.console === 'virtio' ? HYVE_VIRTIO_CONSOLE_KERNEL_ARGS : HYVE_KERNEL_ARGS;
+  if (cmdline === hyveArgs || cmdline.startsWith(`${hyveArgs} `)) {
+    cmdline = cmdline.slice(hyveArgs.length + 1);
   } else {
-    warnings.push(`bootGuest() puts '${HYVE_KERNEL_ARGS}' in front of cmdline; the guest's kernel command line will have them too`);
+    warnings.push(`bootGuest() puts '${hyveArgs}' in front of cmdline; the guest's kernel command line will have them too`);
   }
   if (args.com1?.kind !== 'stdio' || args.com2) {
     warnings.push('bootGuest() connects COM1 to its serial console (guest.serial); the -l settings have no equivalent');
   }
   if (args.pidfile) warnings.push('-F has no bootGuest() equivalent');
+  if (args.slots.some((d) => d.emulation === 'virtio-console' && d.conf?.includes('='))) {
+    warnings.push('bootGuest() makes its own sockets for virtio-console ports: reach them with guest.openPort(name)');
+  }
   const options: BootGuestOptions = {
     kernel: config.kernel,
     ...(config.initrd ? { initrd: config.initrd } : {}),
@@ -248,7 +276,7 @@ export function toBootOptions(args: HyveArgs, cwd = process.cwd()): ToBootOption
     cpus: args.cpus,
     ...(args.uuid ? { uuid: args.uuid } : {}),
     machine: machineOf(args),
-    ...devicesOf(args, cwd),
+    ...devices,
     ...networkOf(args),
     ...(config.profile ? { profile: config.profile } : {}),
   };
@@ -297,6 +325,8 @@ export function toCommandLine(options: BootGuestOptions): string[] {
   argv.push('-s', '0:0,hostbridge', '-s', '31,lpc', '-l', 'com1,stdio');
   // The slots bootGuest() gives them (src/disks.ts).
   if (options.rng) argv.push('-s', `${RNG_SLOT},virtio-rnd`);
+  if (options.ports?.length) throw badConfig('toCommandLine', 'ports have sockets bootGuest() makes; spell them -s N,virtio-console,name=/socket/path');
+  if (options.console === 'virtio') argv.push('-s', `${CONSOLE_SLOT},virtio-console,console`);
   (options.disks ?? []).forEach((disk, i) => {
     if (disk.path.includes(',')) throw badConfig('toCommandLine', `${disk.path}: -s cannot hold a path with a comma`);
     const conf = [path.resolve(disk.path), disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', disk.serial && `serial=${disk.serial}`].filter(Boolean).join(',');
@@ -313,7 +343,7 @@ export function toCommandLine(options: BootGuestOptions): string[] {
   for (const file of [options.kernel, options.initrd]) {
     if (file?.includes(',')) throw badConfig('toCommandLine', `${file}: xhyve's -f cannot hold a path with a comma`);
   }
-  const cmdline = [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' ');
+  const cmdline = [options.console === 'virtio' ? HYVE_VIRTIO_CONSOLE_KERNEL_ARGS : HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' ');
   if (options.profile) {
     argv.push('--profile', path.resolve(options.profile.file));
     if (options.profile.hz !== undefined) argv.push('--profile-hz', String(options.profile.hz));

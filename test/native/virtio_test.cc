@@ -7,6 +7,7 @@
 #include "core/layout.h"
 #include "snapshot/state_io.h"
 #include "virtio/blk/virtio_blk.h"
+#include "virtio/console/virtio_console.h"
 #include "virtio/rng/virtio_rng.h"
 #include "virtio/virtio_pci.h"
 #include "temp_image.h"
@@ -339,10 +340,139 @@ TEST_CASE("virtio-blk: a read-only disk offers RO and fails writes; an ephemeral
   }
 }
 
-TEST_CASE("virtio-blk: a snapshot is refused while a restore cannot reopen the disk") {
+TEST_CASE("virtio-blk: a snapshot keeps the disk; each restore writes to its own copy") {
   TempImage image(1 << 20);
+  char dir[] = "/tmp/hyve-blk-snap-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  std::string snapshotDir;
+  auto directory = [&] { return snapshotDir; };
   Rig rig = blkRig(image);
-  CHECK_THROWS_AS(rig.pci->saveState(), Error);
+  rig.pci->setSnapshotDirectory(directory);
+  auto section = rig.pci->snapshotSection("device:pci-00:04.0:virtio-blk");
+  rig.start();
+  std::vector<uint8_t> saved(512, 's');
+  rig.memory.write(kBuffers + 0x100, saved.data(), saved.size());
+  REQUIRE(blkRequest(rig, 1, 3, 512, false) == 0);
+  snapshotDir = dir;
+  snapshot::StateWriter out;
+  section->save(out);
+  std::string copyPath = std::string(dir) + "/device-pci-00-04.0-virtio-blk.disk";
+  auto copyBytes = [&](uint64_t sector) {
+    std::vector<uint8_t> b(512);
+    int fd = ::open(copyPath.c_str(), O_RDONLY);
+    CHECK(::pread(fd, b.data(), 512, static_cast<off_t>(sector * 512)) == 512);
+    ::close(fd);
+    return b;
+  };
+  CHECK(copyBytes(3) == saved);
+
+  // Two restores: each reads the saved sector and writes its own; neither sees the other's
+  // write, and neither the snapshot's copy nor the original image changes.
+  std::vector<std::unique_ptr<VirtioPci>> restored;
+  for (char fill : {'a', 'b'}) {
+    auto pci = std::make_unique<VirtioPci>(std::make_unique<VirtioBlk>(), rig.memory, rig.interrupts, nullptr, false);
+    pci->setSnapshotDirectory(directory);
+    auto restoredSection = pci->snapshotSection("device:pci-00:04.0:virtio-blk");
+    snapshot::StateReader in(out.data(), "test");
+    restoredSection->restore(in);
+    rig.pci = std::move(pci);
+    rig.availIdx = rig.usedIdx();
+    CHECK(blkRequest(rig, 0, 3, 512, true) == 0);
+    std::vector<uint8_t> read(512);
+    rig.memory.read(kBuffers + 0x100, read.data(), 512);
+    CHECK(read == saved);
+    std::vector<uint8_t> mine(512, static_cast<uint8_t>(fill));
+    rig.memory.write(kBuffers + 0x100, mine.data(), 512);
+    CHECK(blkRequest(rig, 1, 5, 512, false) == 0);
+    CHECK(blkRequest(rig, 0, 5, 512, true) == 0);
+    rig.memory.read(kBuffers + 0x100, read.data(), 512);
+    CHECK(read == mine);
+    restored.push_back(std::move(rig.pci));
+  }
+  rig.pci = std::move(restored[0]);
+  rig.availIdx = rig.usedIdx();
+  CHECK(blkRequest(rig, 0, 5, 512, true) == 0);
+  std::vector<uint8_t> read(512);
+  rig.memory.read(kBuffers + 0x100, read.data(), 512);
+  CHECK(read == std::vector<uint8_t>(512, 'a'));
+  CHECK(copyBytes(5) == std::vector<uint8_t>(512, 0));
+  CHECK(image.read(5 * 512, 512) == std::vector<uint8_t>(512, 0));
+
+  // A snapshot whose disk file is gone is refused.
+  ::unlink(copyPath.c_str());
+  auto orphan = std::make_unique<VirtioPci>(std::make_unique<VirtioBlk>(), rig.memory, rig.interrupts, nullptr, false);
+  orphan->setSnapshotDirectory(directory);
+  auto orphanSection = orphan->snapshotSection("device:pci-00:04.0:virtio-blk");
+  snapshot::StateReader in(out.data(), "test");
+  CHECK_THROWS_AS(orphanSection->restore(in), Error);
+  ::rmdir(dir);
+}
+
+TEST_CASE("virtio-console: arguments are 'console' and name=socket; bad ones are refused") {
+  auto config = VirtioConsole::parseArgs("console,org.a=/tmp/a.sock,b-2=/tmp/b.sock");
+  CHECK(config.console);
+  REQUIRE(config.ports.size() == 2);
+  CHECK(config.ports[1].name == "b-2");
+  CHECK(config.ports[1].socket == "/tmp/b.sock");
+  for (const char* bad : {"", "x", "a=/t,a=/u", "bad name=/t", "=/t", "console,tty"}) {
+    CHECK_THROWS_AS(VirtioConsole::parseArgs(bad), Error);
+  }
+}
+
+// A device that defers its requests until told it can serve them.
+struct Deferring final : VirtioDevice {
+  bool ready = false;
+  std::function<void(unsigned)> kick;
+  uint16_t deviceId() const override { return kDeviceEntropy; }
+  uint32_t pciClass() const override { return 0; }
+  uint64_t features() const override { return 0; }
+  std::vector<uint16_t> queueSizes() const override { return {kSize}; }
+  void readConfig(uint64_t, std::span<uint8_t> data) const override { std::fill(data.begin(), data.end(), 0); }
+  void attach(std::function<void(unsigned)> k) override { kick = std::move(k); }
+  uint32_t handle(unsigned, const Chain&) override { return ready ? 7 : kDeferRequest; }
+};
+
+TEST_CASE("virtio-pci: a deferred request stays in the ring until the device kicks its queue") {
+  auto owned = std::make_unique<Deferring>();
+  Deferring* device = owned.get();
+  Rig rig(std::move(owned));
+  rig.start();
+  rig.descriptor(kDesc, 0, kBuffers, 64, kWrite);
+  rig.submit(0);
+  rig.pci->pollForTest();
+  CHECK(rig.usedIdx() == 0);
+  device->ready = true;
+  device->kick(0);
+  rig.pci->pollForTest();
+  CHECK(rig.usedIdx() == 1);
+  CHECK(rig.usedLen(0) == 7);
+}
+
+TEST_CASE("virtio-console: port 0's input waits for the guest's buffers, in a bounded buffer") {
+  VirtioConsole::Config config;
+  config.console = true;
+  int drained = 0;
+  config.consoleOutput = [](std::span<const uint8_t>) {};
+  config.consoleDrained = [&] { ++drained; };
+  auto owned = std::make_unique<VirtioConsole>(std::move(config));
+  VirtioConsole* console = owned.get();
+  Rig rig(std::move(owned));
+  CHECK(rig.bar<uint32_t>(kDeviceConfigOffset + 4) == 1);  // max_nr_ports: port 0 only
+  rig.start(uint64_t{1} << 1);  // MULTIPORT
+  rig.descriptor(kDesc, 0, kBuffers, 16, kWrite);
+  rig.submit(0);
+  CHECK(rig.usedIdx() == 0);  // no input yet: the buffer waits
+  std::vector<uint8_t> input(10000, 'x');
+  input[0] = 'h';
+  CHECK(console->pushConsoleInput(input) == VirtioConsole::kConsoleInputBytes);
+  rig.pci->pollForTest();
+  CHECK(rig.usedIdx() == 1);
+  CHECK(rig.usedLen(0) == 16);
+  uint8_t first = 0;
+  rig.memory.read(kBuffers, &first, 1);
+  CHECK(first == 'h');
+  CHECK(drained == 1);
+  CHECK(console->pushConsoleInput(input) == 16);  // only the room the guest made
 }
 
 TEST_CASE("raw disk: FIFOs and missing files are refused with the path, without blocking") {

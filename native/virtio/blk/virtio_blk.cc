@@ -1,5 +1,9 @@
 #include "virtio/blk/virtio_blk.h"
 
+#include "util/error.h"
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -66,7 +70,7 @@ VirtioBlk::VirtioBlk(std::unique_ptr<RawDisk> disk, std::string serial)
 
 uint64_t VirtioBlk::features() const {
   uint64_t f = 1ull << kSegMaxBit | 1ull << kBlkSizeBit | 1ull << kFlushBit;
-  if (disk_->readOnly()) return f | 1ull << kRoBit;
+  if (!disk_ || disk_->readOnly()) return f | 1ull << kRoBit;
   return f | 1ull << kDiscardBit | 1ull << kWriteZeroesBit;
 }
 
@@ -84,6 +88,40 @@ void VirtioBlk::readConfig(uint64_t offset, std::span<uint8_t> data) const {
   config[56] = 1;  // write_zeroes_may_unmap
   std::fill(data.begin(), data.end(), 0);
   if (offset < sizeof config) std::memcpy(data.data(), config + offset, std::min<uint64_t>(data.size(), sizeof config - offset));
+}
+
+void VirtioBlk::saveDeviceState(snapshot::StateWriter& out, const std::string& files) const {
+  if (files.empty()) throw Error(ErrorCode::Internal, "virtio-blk: a snapshot without a directory for the disk");
+  std::string copy = files + ".disk";
+  ::unlink(copy.c_str());  // from an earlier snapshot into the same directory
+  disk_->copyTo(copy);
+  out.u64("sizeBytes", disk_->sizeBytes());
+  out.boolean("readOnly", disk_->readOnly());
+  out.blob("serial", std::span(reinterpret_cast<const uint8_t*>(serial_.data()), serial_.size()));
+}
+
+void VirtioBlk::restoreDeviceState(snapshot::StateReader& in, const std::string& files) {
+  uint64_t size = in.u64("sizeBytes");
+  bool readOnly = in.boolean("readOnly");
+  auto serial = in.blob("serial");
+  if (serial.size() > kIdBytes) throw Error(ErrorCode::BadSnapshot, "virtio-blk: the serial is longer than 20 bytes");
+  DiskOptions options;
+  options.path = files + ".disk";
+  options.readOnly = readOnly;
+  options.ephemeral = !readOnly;  // this restore's own copy: the snapshot's file never changes
+  std::unique_ptr<RawDisk> disk;
+  try {
+    disk = std::make_unique<RawDisk>(options);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::BadSnapshot, std::string("virtio-blk: the snapshot's disk: ") + e.what());
+  }
+  if (disk->sizeBytes() != size) {
+    throw Error(ErrorCode::BadSnapshot, "virtio-blk: " + options.path + " holds " + std::to_string(disk->sizeBytes()) +
+                                            " bytes, the snapshot says " + std::to_string(size));
+  }
+  disk_ = std::move(disk);
+  serial_.assign(serial.begin(), serial.end());
+  sectors_ = size / kSector;
 }
 
 uint8_t VirtioBlk::ranges(const Chain& chain, uint64_t dataBytes, bool zeroes) {
@@ -108,6 +146,7 @@ uint32_t VirtioBlk::handle(unsigned, const Chain& chain) {
     chain.write(statusAt, std::span<const uint8_t>(&status, 1));
     return static_cast<uint32_t>(dataWritten + 1);
   };
+  if (!disk_) return finish(kIoErr, 0);
   Header header{};
   if (chain.readableBytes() < sizeof header) return finish(kIoErr, 0);
   chain.read(0, std::span(reinterpret_cast<uint8_t*>(&header), sizeof header));

@@ -19,6 +19,8 @@ class VirtioBlk final : public VirtioDevice {
   static constexpr uint32_t kMaxDiscardSegments = 16;
 
   explicit VirtioBlk(std::unique_ptr<RawDisk> disk, std::string serial);
+  // A disk a snapshot restore supplies (restoreDeviceState); until then it has no medium.
+  VirtioBlk() = default;
 
   uint16_t deviceId() const override { return kDeviceBlock; }
   uint32_t pciClass() const override { return 0x010000; }  // mass storage, SCSI (what QEMU reports)
@@ -27,21 +29,20 @@ class VirtioBlk final : public VirtioDevice {
   std::vector<uint16_t> queueSizes() const override { return {kQueueSize}; }
   void readConfig(uint64_t offset, std::span<uint8_t> data) const override;
   uint32_t handle(unsigned queue, const Chain& chain) override;
-  // A restore has no way to reopen the disk yet (the board rebuilds PCI functions from
-  // section names, without their arguments), so a snapshot is refused up front rather
-  // than written and then refused.
-  std::string snapshotRefusal() const override {
-    return "a VM with disks cannot be snapshotted yet (" + disk_->path() + " could not be reopened on restore)";
-  }
+  // A snapshot keeps the disk as the guest saw it at the pause in `files`.disk (a reflink
+  // or sparse copy); every restore writes to its own ephemeral copy of that file, so
+  // restores never see each other's writes and the snapshot stays as it was.
+  void saveDeviceState(snapshot::StateWriter& out, const std::string& files) const override;
+  void restoreDeviceState(snapshot::StateReader& in, const std::string& files) override;
 
   const RawDisk& disk() const { return *disk_; }
 
  private:
   uint8_t ranges(const Chain& chain, uint64_t dataBytes, bool zeroes);
 
-  std::unique_ptr<RawDisk> disk_;
+  std::unique_ptr<RawDisk> disk_;  // null until a restore supplies it
   std::string serial_;
-  uint64_t sectors_;
+  uint64_t sectors_ = 0;
 };
 
 }  // namespace hyve::virtio

@@ -1,0 +1,96 @@
+/**
+ * virtio-console on the default guest (one boot for the file): hvc0 as the guest console
+ * (console: 'virtio'), with run() working over it, and a named MULTIPORT port carrying
+ * 16 MiB each way, byte-exact, between guest.openPort() and the guest's /dev/vport0pN.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Socket } from 'node:net';
+import { bootGuest, type Guest } from 'hyve';
+
+const PORT = 'org.hyve.test';
+const BYTES = 16 * 1024 * 1024;
+
+let guest: Guest;
+
+beforeAll(async () => {
+  // A loaded 2-core PVM host has taken over 5 minutes for a default-guest boot.
+  guest = await bootGuest({ timeoutMs: 1_100_000, console: 'virtio', ports: [PORT, 'second'] });
+}, 1_200_000);
+
+afterAll(async () => {
+  await guest?.kill();
+});
+
+const sh = async (command: string, timeoutMs = 120_000) => guest.run(command, { timeoutMs });
+
+/** The guest's device for the port named `name`, found by its name in sysfs. */
+const devicePath = `for d in /sys/class/virtio-ports/*; do [ "$(cat $d/name 2>/dev/null)" = ${PORT} ] && echo /dev/\${d##*/}; done`;
+
+/** Resolves with the first `length` bytes `socket` receives. */
+function receive(socket: Socket, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= length) {
+        socket.off('data', onData);
+        resolve(Buffer.concat(chunks).subarray(0, length));
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.once('close', () => reject(new Error(`the port closed after ${got} of ${length} bytes`)));
+  });
+}
+
+describe('virtio-console', () => {
+  test('hvc0 is the guest console and run() works on it', async () => {
+    const { output, exitCode } = await sh('cat /sys/class/tty/console/active; tty; echo $((6 * 7))');
+    expect(exitCode).toBe(0);
+    expect(output).toBe('hvc0\n/dev/hvc0\n42\n');
+    expect(guest.serial.output).toContain('HYVE-READY');
+  }, 180_000);
+
+  test('named ports appear in sysfs with their names', async () => {
+    const { output } = await sh('cat /sys/class/virtio-ports/*/name 2>/dev/null; ' + devicePath); // the console port has no name
+    expect(output.split('\n').filter(Boolean).sort()).toEqual(['/dev/vport0p1', PORT, 'second'].sort());
+    expect(() => guest.openPort('nope')).toThrow(/no virtio-console port "nope".*org\.hyve\.test, second/);
+  }, 180_000);
+
+  test('16 MiB go through a named port both ways, byte-exact', async () => {
+    const socket = guest.openPort(PORT);
+    try {
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      const sent = randomBytes(BYTES);
+      const echoed = receive(socket, BYTES);
+      socket.write(sent);
+      // One open of the port, read and written (a port takes one opener at a time).
+      const started = Date.now();
+      const { exitCode } = await sh(`head -c ${BYTES} <>$(${devicePath}) >&0`, 1_500_000);
+      expect(exitCode).toBe(0);
+      const back = await echoed;
+      console.log(`virtio-console: 16 MiB each way in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      expect(back.length).toBe(BYTES);
+      expect(back.equals(sent)).toBe(true);
+      // And the guest's own bytes reach the host.
+      const hello = receive(socket, 17);
+      expect((await sh(`printf 'hello from guest\\n' >$(${devicePath})`)).exitCode).toBe(0);
+      expect((await hello).toString()).toBe('hello from guest\n');
+    } finally {
+      socket.destroy();
+    }
+  }, 1_800_000);
+
+  test('a guest with a virtio-console cannot be snapshotted yet', async () => {
+    const dir = path.join(os.tmpdir(), `hyve-console-snapshot-${process.pid}`);
+    await expect(guest.snapshot(dir)).rejects.toMatchObject({ code: 'HYVE_BAD_CONFIG' });
+    rmSync(dir, { recursive: true, force: true });
+    expect((await sh('echo still here')).output).toBe('still here\n');
+  }, 180_000);
+});
