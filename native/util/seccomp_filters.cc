@@ -30,8 +30,9 @@ constexpr std::string_view kCommon =
 
 constexpr std::array kRoles = {
     // KVM_RUN and register access ("ioctl" is KVM's ioctls only); getrandom for the PVM
-    // RDRAND/RDSEED fixup.
-    Role{"vcpu", "ioctl getrandom"},
+    // RDRAND/RDSEED fixup; disk I/O, because AHCI runs each command on the vCPU thread that
+    // writes its PxCI bit.
+    Role{"vcpu", "ioctl getrandom preadv pwritev pread64 pwrite64 fdatasync fallocate"},
     // Wakes vCPUs now and then to find a machine that halted for good.
     Role{"halt-watch", ""},
     // The profiler's clock: kicks each vCPU out of KVM_RUN.
