@@ -34,9 +34,9 @@ describe('bad command lines: a message on stderr, exit status 1', () => {
   });
 
   test.each([
-    ['virtio-net', '-s 2:0,virtio-net', /-s 2:0,virtio-net: PCI emulation 'virtio-net' is not implemented yet/],
-    ['virtio-console', '-s 5,virtio-console', /'virtio-console' is not implemented yet/],
-    ['virtio-tap', '-s 5,virtio-tap,tap0', /'virtio-tap' is not implemented yet/],
+    ['virtio-sock', '-s 2:0,virtio-sock', /-s 2:0,virtio-sock: PCI emulation 'virtio-sock' is not implemented yet/],
+    ['virtio-9p', '-s 5,virtio-9p,share=/tmp', /'virtio-9p' is not implemented yet/],
+    ['virtio-tap without a tap device', '-s 5,virtio-tap', /virtio-tap needs a tap device: -s N,virtio-tap,tap0/],
     ['ahci-hd without an image', '-s 6,ahci-hd', /ahci-hd needs a disk image: -s N,ahci-hd,path\[,ro\]/],
     ['PCI uart', '-s 7,uart', /'uart' is not implemented yet \(COM1 and COM2 are on the LPC bridge/],
     ['-P', '-P', /-P \(vCPU exits on PAUSE\): not implemented yet/],
