@@ -64,11 +64,19 @@ describe('seccomp filters', () => {
       profile: { file: path.join(dir, 'profile.folded') },
     });
     try {
-      const threads = threadsOf(vm.pid!);
+      const expected = ['hyve-halt-watch', 'hyve-hpet', 'hyve-profiler', 'hyve-rtc', 'hyve-vcpu', 'hyve-vcpu', 'hyve-virtio-blk', 'hyve-virtio-rng'];
+      // Each thread names and confines itself when it first runs, which on a loaded host can
+      // come after the guest's prompt: wait (bounded) until all of them have.
+      let threads = threadsOf(vm.pid!);
+      const settled = () => {
+        const ours = threads.filter((t) => t.name.startsWith('hyve-'));
+        return ours.length === expected.length && ours.every((t) => t.seccomp === 2);
+      };
+      for (const deadline = Date.now() + 20_000; !settled() && Date.now() < deadline; threads = threadsOf(vm.pid!)) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       const ours = threads.filter((t) => t.name.startsWith('hyve-'));
-      expect(ours.map((t) => t.name).sort()).toEqual([
-        'hyve-halt-watch', 'hyve-hpet', 'hyve-profiler', 'hyve-rtc', 'hyve-vcpu', 'hyve-vcpu', 'hyve-virtio-blk', 'hyve-virtio-rng',
-      ]);
+      expect(ours.map((t) => t.name).sort()).toEqual(expected);
       for (const t of ours) expect(t, t.name).toMatchObject({ seccomp: 2 });
       // Node's own threads (the JS thread, libuv and V8 workers) are not the guest's to reach.
       expect(threads.find((t) => !t.name.startsWith('hyve-'))?.seccomp).toBe(0);
