@@ -54,6 +54,8 @@ export interface NativeExit {
   outcome: ExitOutcome;
   code: 0 | 1 | 2 | 3;
   message: string;
+  /** A stable code when the VMM knows the cause: HYVE_BAD_SNAPSHOT when a restored VM's memory.bin shrank under it. */
+  errorCode?: string;
 }
 
 export interface VmStats {

@@ -24,5 +24,5 @@ export type ChildMessage =
   | { type: 'log'; line: string }
   | { type: 'stats'; stats: VmStats | null }
   | { type: 'snapshot'; id: number; report?: SnapshotReport; error?: { code: string; message: string } }
-  | { type: 'exit'; outcome: ExitOutcome; code: number; message: string; stats: VmStats | null }
+  | { type: 'exit'; outcome: ExitOutcome; code: number; message: string; errorCode?: string; stats: VmStats | null }
   | { type: 'error'; code: string; message: string };

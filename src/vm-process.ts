@@ -16,6 +16,11 @@ export interface VmExit {
   code: number;
   /** Why it ended, for errors (empty for a clean poweroff; `halted: ...` for a halt, every vCPU in `cli; hlt`). */
   message: string;
+  /**
+   * A stable code when the VMM knows the cause of an error: `HYVE_BAD_SNAPSHOT` when the
+   * snapshot's memory.bin shrank (was truncated or rewritten) under a restored VM.
+   */
+  errorCode?: string;
   /** Set when the child process itself died (crash, SIGKILL) rather than the guest ending. */
   signal?: NodeJS.Signals | null;
   stats: VmStats | null;
@@ -126,7 +131,13 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
           resolveStarted(message.stats);
           break;
         case 'exit':
-          reported = { outcome: message.outcome, code: message.code, message: message.message, stats: message.stats };
+          reported = {
+            outcome: message.outcome,
+            code: message.code,
+            message: message.message,
+            ...(message.errorCode ? { errorCode: message.errorCode } : {}),
+            stats: message.stats,
+          };
           break;
         case 'error':
           startError = new VmStartError(message.message, message.code);

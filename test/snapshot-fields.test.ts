@@ -10,7 +10,7 @@ import { closeSync, copyFileSync, linkSync, mkdtempSync, openSync, readFileSync,
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { VmProcess, VmStartError } from 'hyve';
+import { startVm, VmProcess, VmStartError } from 'hyve';
 import { buildGuest, snapshotUartGuest } from './helpers/guests.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-snapshot-fields-'));
@@ -102,6 +102,33 @@ async function expectRefused(dir: string, pattern: RegExp): Promise<void> {
   expect((error as VmStartError).code).toBe('HYVE_BAD_SNAPSHOT');
   expect((error as VmStartError).message).toMatch(pattern);
 }
+
+describe('the memory file of a running restored copy', () => {
+  test('truncated under it: the VM ends with HYVE_BAD_SNAPSHOT saying so, not a SIGBUS death', async () => {
+    // The echo guest runs forever (this file's uart guest ends after one line).
+    const dir = mkdtempSync(path.join(work, 'truncated-under-'));
+    const original = startVm({ kernel: buildGuest('echo'), memoryMiB: 64 });
+    let text = '';
+    const until = async (marker: string) => {
+      while (!text.includes(marker)) await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    original.on('console', (_port, data) => (text += data.toString('latin1')));
+    await until('echo ready');
+    await original.snapshot(dir);
+    original.kill();
+    await original.exited;
+    const vm = new VmProcess({ snapshot: dir });
+    text = '';
+    vm.on('console', (_port, data) => (text += data.toString('latin1')));
+    vm.write('before\n');
+    await until('before\n');
+    truncateSync(path.join(dir, 'memory.bin'), 4096);
+    const exit = await vm.exited;
+    expect(exit.signal ?? null).toBeNull();
+    expect(exit).toMatchObject({ outcome: 'error', errorCode: 'HYVE_BAD_SNAPSHOT' });
+    expect(exit.message).toMatch(/memory\.bin is 4096 bytes now, shorter than the 67108864 bytes of guest memory mapped from it/);
+  }, 120_000);
+});
 
 describe('device state fields are validated on restore', () => {
   test('the intact snapshot restores and the guest carries on', async () => {

@@ -230,6 +230,7 @@ class VmObject : public Napi::ObjectWrap<VmObject> {
       result.Set("outcome", Napi::String::New(env, names[code]));
       result.Set("code", Napi::Number::New(env, code));
       result.Set("message", Napi::String::New(env, exit->message));
+      if (!exit->errorCode.empty()) result.Set("errorCode", Napi::String::New(env, exit->errorCode));
       auto deferred = std::move(deferred_.front());
       deferred_.clear();
       deferred.Resolve(result);

@@ -4,11 +4,13 @@
 #pragma once
 
 #include "util/mapping.h"
+#include "util/unique_fd.h"
 
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -27,8 +29,20 @@ class GuestMemory {
   explicit GuestMemory(uint64_t bytes);
   // Guest RAM mapped copy-on-write (MAP_PRIVATE) from `fd`, which holds exactly `bytes`
   // laid out as contents() describes: pages come from the file until the guest writes
-  // them, so mapping costs nothing per byte and many VMs can share one file.
-  GuestMemory(uint64_t bytes, int fd);
+  // them, so mapping costs nothing per byte and many VMs can share one file. `name` names
+  // the file in fileChanged().
+  //
+  // If the file shrinks while the VM runs, pages past its new end are gone: an access
+  // would raise SIGBUS and kill the process. Instead, a SIGBUS handler puts a zero page
+  // there and records it; fileChanged() then explains, and the machine ends the VM.
+  GuestMemory(uint64_t bytes, int fd, std::string name = "the snapshot's memory file");
+  ~GuestMemory();
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+
+  // For RAM mapped from a file: why it cannot be trusted any more (the file is shorter
+  // than the guest's memory, or an access faulted past its end), as a sentence; else empty.
+  std::string fileChanged() const;
 
   // All of guest RAM as one host range: RAM below the PCI hole, then RAM above 4 GiB.
   // This is the layout of a snapshot's memory file.
@@ -56,6 +70,8 @@ class GuestMemory {
 
   uint64_t totalBytes_;
   Mapping mapping_;  // one host mapping; regions are windows into it
+  UniqueFd file_;    // the file RAM is mapped from, if any
+  std::string fileName_;
   std::vector<MemoryRegion> regions_;
 };
 

@@ -26,7 +26,10 @@ constexpr std::string_view kCommon =
     // and the exit callback go through napi thread-safe functions)
     "write "
     // abort() and pthread_kill(): how a thread ends the process or kicks a vCPU
-    "getpid gettid tgkill";
+    "getpid gettid tgkill "
+    // the size of a restored VM's memory file, which must not shrink under it
+    // (GuestMemory::fileChanged), and sigaction for the SIGBUS fallback
+    "fstat newfstatat rt_sigaction";
 
 constexpr std::array kRoles = {
     // KVM_RUN and register access ("ioctl" is KVM's ioctls only); getrandom for the PVM

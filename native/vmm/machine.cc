@@ -191,12 +191,19 @@ void Machine::stop() { finish(ExitOutcome::Error, "stopped by host"); }
 
 void Machine::finish(ExitOutcome outcome, std::string message) {
   std::function<void(const MachineExit&)> callback;
-  // A forbidden system call comes first: whatever else went wrong may be its consequence.
+  std::string code;
+  // A snapshot's memory file that changed under the VM, then a forbidden system call, come
+  // first: whatever else went wrong (a vCPU's EFAULT, say) may be their consequence.
+  if (std::string why = memory_ ? memory_->fileChanged() : std::string(); !why.empty()) {
+    message = why + (message.empty() ? "" : "; then: " + message);
+    outcome = ExitOutcome::Error;
+    code = errorCodeName(ErrorCode::BadSnapshot);
+  }
   if (std::string why = seccomp::violation(); !why.empty()) {
     message = why + (message.empty() ? "" : "; then: " + message);
     outcome = ExitOutcome::Error;
   }
-  MachineExit result{outcome, std::move(message)};
+  MachineExit result{outcome, std::move(message), std::move(code)};
   {
     std::lock_guard lock(exitMutex_);
     if (exit_) return;  // the first reason wins

@@ -65,7 +65,8 @@ struct MachineConfig {
 
 struct MachineExit {
   ExitOutcome outcome;
-  std::string message;  // why, for errors; empty for a clean poweroff
+  std::string message;    // why, for errors; empty for a clean poweroff
+  std::string errorCode;  // a stable code when the cause is known (HYVE_BAD_SNAPSHOT), else empty
 };
 
 struct MachineStats {

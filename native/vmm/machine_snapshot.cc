@@ -207,7 +207,8 @@ void Machine::restoreFromSnapshot() {
     validateConfig(config_, hypervisor_->maxVcpus());
     {
       UniqueFd memoryFile = snapshot::openMemoryFile(dir, header, config_.verifySnapshotMemory);
-      memory_ = std::make_unique<GuestMemory>(header.memoryBytes, memoryFile.get());  // the mapping outlives the fd
+      // The mapping outlives the fd; GuestMemory keeps a duplicate to notice the file shrinking.
+      memory_ = std::make_unique<GuestMemory>(header.memoryBytes, memoryFile.get(), dir + "/memory.bin");
     }
 
     buildPlatform();

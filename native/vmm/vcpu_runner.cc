@@ -138,9 +138,10 @@ void Machine::watchForHalt() {
   std::unique_lock lock(exitMutex_);
   while (!exited_.wait_for(lock, kInterval, [this] { return exit_.has_value(); })) {
     lock.unlock();
-    // A confined thread's forbidden call failed with EPERM; the machine ends here.
-    if (std::string why = seccomp::violation(); !why.empty()) {
-      finish(ExitOutcome::Error, why);
+    // A confined thread's forbidden call failed with EPERM, or the snapshot's memory file
+    // shrank under the VM: the machine ends here (finish() says which).
+    if (!seccomp::violation().empty() || !memory_->fileChanged().empty()) {
+      finish(ExitOutcome::Error, "");
       return;
     }
     if (!pauseRequested_.load(std::memory_order_acquire)) {
