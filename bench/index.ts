@@ -15,7 +15,7 @@
  *
  * disk, console and net share one boot per side of a guest with every device attached.
  * Usage: node dist/bench/index.js [--runs 3] [--only boot,disk,console,net,tap]
- *   [--disk-mib 16] [--random-reads 500] [--console-kib 64] [--net-kib 1024] [--connects 10]
+ *   [--disk-mib 16] [--random-reads 500] [--console-kib 16] [--net-kib 1024] [--connects 10]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -36,7 +36,7 @@ const { values } = parseArgs({
     sides: { type: 'string', default: 'hyve,qemu' },
     'disk-mib': { type: 'string', default: '16' },
     'random-reads': { type: 'string', default: '500' },
-    'console-kib': { type: 'string', default: '64' },
+    'console-kib': { type: 'string', default: '16' },
     'net-kib': { type: 'string', default: '1024' },
     connects: { type: 'string', default: '10' },
   },

@@ -33,7 +33,9 @@ export const hyve: Side = {
   name: 'hyve',
   async boot(options) {
     const started = performance.now();
+    note('booting hyve');
     const guest = await bootGuest({ ...options, timeoutMs: LONG_MS });
+    note(`hyve ready after ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return { guest, readyMs: performance.now() - started };
   },
 };
@@ -42,6 +44,7 @@ export const qemuTcg: Side = {
   name: 'QEMU TCG',
   async boot(options) {
     const started = performance.now();
+    note('booting QEMU TCG');
     // The kernel command line bootGuest() would use (hyve's PVM additions are the VMM's own).
     const files = await bootFiles(options);
     const guest = await startQemu({
@@ -131,6 +134,13 @@ export interface Row {
   higherIsBetter: boolean;
 }
 
+const benchStart = performance.now();
+
+/** Progress on stderr (a full run takes many minutes on a PVM host); the tables go to stdout. */
+export function note(line: string): void {
+  process.stderr.write(`[${((performance.now() - benchStart) / 1000).toFixed(0).padStart(5)} s] ${line}\n`);
+}
+
 /** Which column a sample belongs to. */
 export type Column = 'hyve' | 'qemu' | 'limit';
 
@@ -142,6 +152,7 @@ export class Results {
     let row = this.rows.find((r) => r.figure === figure);
     if (!row) this.rows.push((row = { figure, unit, hyve: [], qemu: [], limit: [], higherIsBetter }));
     row[column].push(...values);
+    note(`${figure}, ${column}: ${values.map((v) => v.toPrecision(3)).join(', ')} ${unit}`);
   }
 }
 
