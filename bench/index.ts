@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { ensureDefaultGuest, type Guest } from '../src/index.js';
 import { NO_ECHO_ARG } from '../src/fixtures/index.js';
 import { CONSOLE_PORT, deviceGuestDisks, makeDiskFiles, measureConsoles, measureDisks, measureHostLimit } from './devices.js';
-import { columnOf, hyve, initrdWithBenchio, median, printHeader, printTable, qemuTcg, repeat, Results, type Side, type SideOptions } from './lib.js';
+import { columnOf, hyve, initrdWithBenchio, median, printHeader, printTable, qemuTcg, repeat, Results, vmProcessesRunning, type Side, type SideOptions } from './lib.js';
 import { HELLO_PORT, SINK_PORT, makeTapNamespace, measureNetwork, startGuestServers, userPath } from './network.js';
 
 const SECTIONS = ['boot', 'disk', 'console', 'net', 'tap'] as const;
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; VM processes running: ${vmProcessesRunning()}`);
 }
 
 main().catch((error: Error) => {

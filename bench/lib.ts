@@ -4,7 +4,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bootGuest, DEFAULT_READY_MARKER, type BootGuestOptions, type Guest } from '../src/index.js';
@@ -186,10 +186,24 @@ export function printTable(title: string, rows: readonly Row[]): void {
   for (const l of lines) console.log(line(l));
 }
 
+/** Processes on the host that look like VMs (hyve's VM child processes, QEMU), this one's included. */
+export function vmProcessesRunning(): number {
+  let count = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (args.some((arg) => arg.endsWith('/dist/src/child.js') || arg.endsWith(QEMU))) count++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return count;
+}
+
 /** The header every run prints: host kind, QEMU, and the load the figures were taken under. */
 export function printHeader(what: string, runs: number): void {
   const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   console.log(`hyve ${what} — ${hostIsPvm() ? 'PVM host (guest kernel mode emulated by KVM)' : 'hardware KVM host'}, ${os.cpus().length} CPUs, node ${process.version}`);
   console.log(`peer: ${qemuVersion()} with -accel tcg; ${runs} runs per figure, one VM at a time`);
-  console.log(`load average at start: ${load} — anything else running on the host makes these figures noisy`);
+  console.log(`load average at start: ${load}; VM processes already running (other users'): ${vmProcessesRunning()} — anything else running on the host makes these figures noisy`);
 }
