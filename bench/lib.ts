@@ -165,6 +165,10 @@ const fmt = (values: readonly number[] | undefined): string => {
   return m >= 100 ? m.toFixed(0) : m >= 10 ? m.toFixed(1) : m.toPrecision(3);
 };
 
+/** hyve's speed relative to QEMU's: `2.5x`, or `1/53` for a fiftieth (easier read than 0.0189x). */
+const formatRatio = (ratio: number): string =>
+  !Number.isFinite(ratio) || ratio <= 0 ? '—' : ratio >= 1 ? `${ratio.toPrecision(3)}x` : `1/${(1 / ratio).toPrecision(3)}`;
+
 /**
  * Prints rows as a table: medians of hyve, QEMU TCG, hyve's speed relative to QEMU's
  * (>1: hyve faster) and the limit.
@@ -175,7 +179,7 @@ export function printTable(title: string, rows: readonly Row[]): void {
     const h = median(row.hyve);
     const q = row.qemu?.length ? median(row.qemu) : NaN;
     const ratio = row.higherIsBetter ? h / q : q / h;
-    return [row.figure, row.unit, fmt(row.hyve), fmt(row.qemu), Number.isFinite(ratio) ? `${ratio.toPrecision(3)}x` : '—', fmt(row.limit), String(Math.max(row.hyve.length, row.qemu.length))];
+    return [row.figure, row.unit, fmt(row.hyve), fmt(row.qemu), formatRatio(ratio), fmt(row.limit), String(Math.max(row.hyve.length, row.qemu.length))];
   });
   if (lines.length === 0) return;
   const widths = header.map((_, i) => Math.max(header[i]!.length, ...lines.map((l) => l[i]!.length)));
