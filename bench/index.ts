@@ -124,7 +124,7 @@ async function tapSection(work: string): Promise<void> {
   const tap = makeTapNamespace();
   let guest: Guest | undefined;
   try {
-    ({ guest } = await hyve.boot({ kernel: defaults.kernel, initrd: initrdWithBenchio(defaults.initrd, work), cmdline: NO_ECHO_ARG }));
+    ({ guest } = await hyve.boot({ kernel: defaults.kernel, initrd: initrdWithBenchio(defaults.initrd, work), cmdline: NO_ECHO_ARG, network: { tap: tap.tap } }));
     await tap.attach(guest);
     await startGuestServers(guest, tap.net);
     const results = new Results();

@@ -19,9 +19,7 @@ import { QEMU, startQemu } from './qemu.js';
 export const LONG_MS = 1_800_000;
 
 /** The options both sides take (a subset of bootGuest's). */
-export type SideOptions = Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'memory' | 'disks' | 'forwardPorts' | 'ports'> & {
-  network?: 'user';
-};
+export type SideOptions = Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'memory' | 'disks' | 'network' | 'forwardPorts' | 'ports'>;
 
 export interface Side {
   name: string;
@@ -47,8 +45,10 @@ export const qemuTcg: Side = {
     note('booting QEMU TCG');
     // The kernel command line bootGuest() would use (hyve's PVM additions are the VMM's own).
     const files = await bootFiles(options);
+    if (options.network !== undefined && options.network !== 'user') throw new Error('the QEMU side has user networking only');
     const guest = await startQemu({
       ...options,
+      network: options.network,
       kernel: files.kernel,
       initrd: files.initrd!,
       cmdline: files.cmdline,
