@@ -129,7 +129,8 @@ async function tapSection(work: string): Promise<void> {
     await startGuestServers(guest, tap.net);
     const results = new Results();
     await measureNetwork(guest, tap.net, 'hyve', results, { runs, bytes: count('net-kib') * 1024, connects: count('connects') });
-    printTable('network: tap in a namespace made here (QEMU not measured: its peer figure is user networking)', results.rows);
+    const mtu = (await guest.run('cat /sys/class/net/eth0/mtu')).output.trim();
+    printTable(`network: tap in a namespace made here, MTU ${mtu} (QEMU not measured: its peer figure is user networking)`, results.rows);
   } finally {
     await guest?.kill();
     tap.dispose();

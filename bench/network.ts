@@ -106,7 +106,6 @@ export function makeTapNamespace(): { tap: string; net: NetPath; attach(guest: G
   const prefix = ['ip', 'netns', 'exec', ns];
   ip('netns', 'add', ns);
   ip('tuntap', 'add', 'dev', tap, 'mode', 'tap');
-  ip('link', 'set', tap, 'mtu', '65520'); // as the user network's MTU
   return {
     tap,
     net: {
@@ -116,11 +115,14 @@ export function makeTapNamespace(): { tap: string; net: NetPath; attach(guest: G
       prefix,
     },
     async attach(guest) {
+      // The tap takes the MTU the guest's NIC has on this backend.
+      const mtu = (await sh(guest, 'cat /sys/class/net/eth0/mtu')).trim();
+      ip('link', 'set', tap, 'mtu', mtu);
       ip('link', 'set', tap, 'netns', ns);
       ip('netns', 'exec', ns, 'ip', 'addr', 'add', '10.203.0.1/24', 'dev', tap);
       ip('netns', 'exec', ns, 'ip', 'link', 'set', tap, 'up');
       ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
-      await sh(guest, 'ip addr flush dev eth0 && ip link set eth0 mtu 65520 && ip addr add 10.203.0.2/24 dev eth0 && ip link set eth0 up');
+      await sh(guest, 'ip addr flush dev eth0 && ip addr add 10.203.0.2/24 dev eth0 && ip link set eth0 up');
     },
     dispose() {
       for (const command of [['netns', 'exec', ns, 'ip', 'link', 'del', tap], ['link', 'del', tap], ['netns', 'del', ns]]) {
