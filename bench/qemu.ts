@@ -37,7 +37,6 @@ export interface QemuOptions {
 /** The QEMU process, shaped as the part of VmProcess that Guest uses. */
 class QemuProcess extends EventEmitter<{ console: [port: number, data: Buffer]; log: [line: string] }> {
   readonly exited: Promise<VmExit>;
-  readonly started: Promise<null> = Promise.resolve(null);
   readonly pid: number | undefined;
   private exitInfo: VmExit | undefined;
   private readonly child: ChildProcess;
