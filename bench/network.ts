@@ -1,95 +1,137 @@
 /**
- * Network benchmark (virtio-net on user-mode networking): prints figures, asserts nothing.
- *
- * - guest → host TCP MiB/s: the guest pipes zeros through busybox nc to a host server on
- *   127.0.0.1 (the guest's 10.0.2.2), timed on the host from first to last byte;
- * - host → guest TCP MiB/s: the host sends to a forwarded port where the guest reads it
- *   all and answers, timed from connect to the answer;
- * - connect round trip through a forward: connect to the guest's first byte, median of 20.
- *
- * QEMU TCG with its user networking, side by side, is not measured yet.
+ * Network figures (issue 10) on a booted guest with a NIC, the same code for every backend:
+ * guest → host and host → guest TCP MiB/s and the TCP connect round trip (connect to the
+ * first byte of the guest's answer). benchio is both ends: in the guest (/opt/benchio)
+ * and on the host, where it runs in the host's namespace (user networking: the guest
+ * reaches the host's 127.0.0.1 as 10.0.2.2, the host the guest through forwards) or in
+ * a namespace the benchmark made (tap). Traffic goes only to loopback or into that namespace.
  */
-import { connect, createServer, type Socket } from 'node:net';
-import { bootGuest, type Guest } from '../src/index.js';
-import { hostIsPvm } from '../src/host.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Guest } from '../src/index.js';
+import { resolveForwards } from '../src/network.js';
+import { benchio, benchioOnHost, parseBenchio, repeat, sh, type Column, type Results } from './lib.js';
 
 const MIB = 2 ** 20;
-const bytes = Number(process.env.HYVE_BENCH_NET_MIB ?? 16) * MIB;
+export const SINK_PORT = 5001;
+export const HELLO_PORT = 5002;
 
-async function guestToHost(guest: Guest): Promise<number> {
-  let first = 0;
-  let last = 0;
-  let got = 0;
-  const server = createServer();
-  const done = new Promise<void>((resolve) => {
-    server.on('connection', (socket: Socket) => {
-      socket.on('data', (data: Buffer) => {
-        if (got === 0) first = performance.now();
-        got += data.length;
-        last = performance.now();
-        if (got >= bytes) {
-          socket.destroy();
-          resolve();
-        }
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const run = guest.run(`dd if=/dev/zero bs=65536 count=${bytes / 65536} 2>/dev/null | nc 10.0.2.2 ${port}`, { timeoutMs: 1_800_000 });
-  await done;
-  await run.catch(() => undefined);
-  server.close();
-  return bytes / MIB / ((last - first) / 1000);
+/** How the host reaches the guest and the guest the host, for one backend. */
+export interface NetPath {
+  /** Backend name for the figures, e.g. 'user' or 'tap'. */
+  backend: string;
+  /** Where the host's benchio connects to reach guest port `port`. */
+  guestAddress(port: number): { host: string; port: number };
+  /** The host's address as the guest sees it, and the one the host's server binds. */
+  hostAddress: { fromGuest: string; bind: string };
+  /** Prefix for host-side commands (`ip netns exec NS`), if any. */
+  prefix: string[];
 }
 
-async function hostToGuest(guest: Guest, port: number): Promise<number> {
-  const start = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(Buffer.alloc(bytes)));
-    socket.on('data', () => {
-      socket.destroy();
-      resolve();
-    });
-    socket.on('error', reject);
-  });
-  return bytes / MIB / ((performance.now() - start) / 1000);
+/** User-mode networking (hyve's libslirp, QEMU's own): forwards on 127.0.0.1. */
+export function userPath(guest: Guest): NetPath {
+  return {
+    backend: 'user',
+    guestAddress: (port) => ({ host: '127.0.0.1', port: guest.hostPort(port) }),
+    hostAddress: { fromGuest: '10.0.2.2', bind: '127.0.0.1' },
+    prefix: [],
+  };
 }
 
-async function connectRtt(port: number): Promise<number> {
-  const start = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('data', () => {
-      socket.destroy();
-      resolve();
-    });
-    socket.on('error', reject);
-  });
-  return performance.now() - start;
+/** A free TCP port on the host (resolveForwards picks one for a forward the same way). */
+async function freePort(): Promise<number> {
+  return (await resolveForwards([{ guest: 1 }]))[0]!.host;
 }
 
-async function main(): Promise<void> {
-  console.log(`hyve network benchmark (${hostIsPvm() ? 'PVM host: guest kernel mode is emulated' : 'hardware KVM'}), ${bytes / MIB} MiB per transfer`);
-  const guest = await bootGuest({ memory: '256M', network: 'user', forwardPorts: [{ guest: 5001 }, { guest: 5002 }], timeoutMs: 1_800_000 });
-  try {
-    await guest.run(
-      `printf '#!/bin/sh\\nhead -c ${bytes} >/dev/null\\necho done\\n' >/tmp/sink.sh && printf '#!/bin/sh\\necho hi\\n' >/tmp/hi.sh && chmod +x /tmp/sink.sh /tmp/hi.sh` +
-        ' && (nc -ll -p 5001 -e /tmp/sink.sh >/dev/null 2>&1 &) && (nc -ll -p 5002 -e /tmp/hi.sh >/dev/null 2>&1 &)',
-    );
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    console.log(`guest → host TCP: ${(await guestToHost(guest)).toFixed(1)} MiB/s`);
-    console.log(`host → guest TCP: ${(await hostToGuest(guest, guest.hostPort(5001))).toFixed(1)} MiB/s`);
-    const rtts: number[] = [];
-    for (let i = 0; i < 20; i++) rtts.push(await connectRtt(guest.hostPort(5002)));
-    rtts.sort((a, b) => a - b);
-    console.log(`connect → first byte through a forward: median ${rtts[10]!.toFixed(1)} ms, min ${rtts[0]!.toFixed(1)} ms (20 runs)`);
-  } finally {
-    await guest.kill();
+/** Starts the guest's servers and waits until the host gets an answer through `net`. */
+export async function startGuestServers(guest: Guest, net: NetPath): Promise<void> {
+  await sh(guest, `(/opt/benchio sink 0.0.0.0 ${SINK_PORT} >/dev/null 2>&1 &); (/opt/benchio hello 0.0.0.0 ${HELLO_PORT} >/dev/null 2>&1 &)`);
+  const hello = net.guestAddress(HELLO_PORT);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await benchioOnHost(['connect', hello.host, String(hello.port), '1'], net.prefix);
+      return;
+    } catch (error) {
+      if (attempt >= 120) throw new Error(`the guest's benchio servers never answered through ${net.backend}: ${(error as Error).message}`);
+      await sleep(1000);
+    }
   }
 }
 
-main().catch((error: Error) => {
-  console.error(`benchmark failed: ${error.message}`);
-  process.exit(1);
-});
+export interface NetParams {
+  runs: number;
+  bytes: number;
+  connects: number;
+}
+
+/** The three figures through `net`; the guest's servers must be running (startGuestServers). */
+export async function measureNetwork(guest: Guest, net: NetPath, column: Column, results: Results, p: NetParams): Promise<void> {
+  const mibps = (r: { bytes: number; seconds: number }) => r.bytes / MIB / r.seconds;
+  const size = `${p.bytes >= MIB ? `${p.bytes / MIB} MiB` : `${p.bytes >> 10} KiB`}`;
+  const toHost = await repeat(p.runs, async () => {
+    const port = await freePort();
+    // The host's sink times from the first byte to the end of the stream.
+    const [command, ...args] = [...net.prefix, benchio(), 'sink', net.hostAddress.bind, String(port), 'once'];
+    const sink = spawn(command!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    sink.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const ended = new Promise<void>((resolve) => sink.on('close', () => resolve()));
+    try {
+      await sleep(300); // listening
+      await sh(guest, `/opt/benchio send ${net.hostAddress.fromGuest} ${port} ${p.bytes}`);
+      await ended;
+      return mibps(parseBenchio(out));
+    } finally {
+      sink.kill('SIGKILL');
+    }
+  });
+  results.add(column, `${net.backend}: guest → host TCP (${size})`, 'MiB/s', true, toHost);
+  const sinkAt = net.guestAddress(SINK_PORT);
+  const toGuest = await repeat(p.runs, async () => mibps(await benchioOnHost(['send', sinkAt.host, String(sinkAt.port), String(p.bytes)], net.prefix)));
+  results.add(column, `${net.backend}: host → guest TCP (${size})`, 'MiB/s', true, toGuest);
+  const helloAt = net.guestAddress(HELLO_PORT);
+  const connect = await repeat(p.runs, async () => (await benchioOnHost(['connect', helloAt.host, String(helloAt.port), String(p.connects)], net.prefix)).seconds * 1000);
+  results.add(column, `${net.backend}: TCP connect → first byte (median of ${p.connects})`, 'ms', false, connect);
+}
+
+/**
+ * A tap device in a network namespace made here (root only), removed by `dispose`. The VMM
+ * opens the tap in the host's namespace; `attach` then moves it into the namespace and
+ * gives both ends addresses (host 10.203.0.1, guest 10.203.0.2).
+ */
+export function makeTapNamespace(): { tap: string; net: NetPath; attach(guest: Guest): Promise<void>; dispose(): void } {
+  const ns = `hyve-bench-${process.pid}`;
+  const tap = `hyvebt${process.pid % 100000}`;
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  const prefix = ['ip', 'netns', 'exec', ns];
+  ip('netns', 'add', ns);
+  ip('tuntap', 'add', 'dev', tap, 'mode', 'tap');
+  return {
+    tap,
+    net: {
+      backend: 'tap',
+      guestAddress: (port) => ({ host: '10.203.0.2', port }),
+      hostAddress: { fromGuest: '10.203.0.1', bind: '10.203.0.1' },
+      prefix,
+    },
+    async attach(guest) {
+      // The tap takes the MTU the guest's NIC has on this backend.
+      const mtu = (await sh(guest, 'cat /sys/class/net/eth0/mtu')).trim();
+      ip('link', 'set', tap, 'mtu', mtu);
+      ip('link', 'set', tap, 'netns', ns);
+      ip('netns', 'exec', ns, 'ip', 'addr', 'add', '10.203.0.1/24', 'dev', tap);
+      ip('netns', 'exec', ns, 'ip', 'link', 'set', tap, 'up');
+      ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
+      await sh(guest, 'ip addr flush dev eth0 && ip addr add 10.203.0.2/24 dev eth0 && ip link set eth0 up');
+    },
+    dispose() {
+      for (const command of [['netns', 'exec', ns, 'ip', 'link', 'del', tap], ['link', 'del', tap], ['netns', 'del', ns]]) {
+        try {
+          ip(...command);
+        } catch {
+          // already gone
+        }
+      }
+    },
+  };
+}

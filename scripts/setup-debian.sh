@@ -17,6 +17,7 @@
 #   libslirp-dev                 virtio-net's rootless user-mode networking (linked into the addon)
 #   iproute2                     ip netns / ip tuntap for the tap backend's test
 #   libseccomp-dev               the per-thread seccomp filters (native/util/seccomp*.cc)
+#   qemu-system-x86              benchmarks only: QEMU TCG's side-by-side figures (npm run bench)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -29,6 +30,7 @@ packages=(
   xorriso
   libslirp-dev iproute2
   libseccomp-dev
+  qemu-system-x86
 )
 missing=()
 for p in "${packages[@]}"; do
