@@ -1,6 +1,7 @@
 #include "net/slirp_backend.h"
 
 #include "util/error.h"
+#include "util/seccomp.h"
 #include "util/event_fd.h"
 
 #include <poll.h>
@@ -165,6 +166,7 @@ void SlirpBackend::fail(const std::string& why) {
 }
 
 void SlirpBackend::run() {
+  seccomp::confineThread("slirp");
   std::vector<pollfd> fds;
   std::vector<uint8_t> frame;
   polling_ = &fds;

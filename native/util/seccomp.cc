@@ -87,7 +87,7 @@ void allow(scmp_filter_ctx ctx, std::string_view role, std::string_view calls) {
     std::string name(calls.substr(at, end - at));
     at = end + 1;
     if (name.empty()) continue;
-    bool anyIoctl = name == "any-ioctl";  // sanitizer builds only (seccomp_filters.cc)
+    bool anyIoctl = name == "any-ioctl";  // not only KVM's (seccomp_filters.cc: slirp, sanitizer builds)
     if (anyIoctl) name = "ioctl";
     int nr = seccomp_syscall_resolve_name(name.c_str());
     if (nr == __NR_SCMP_ERROR) {

@@ -47,6 +47,22 @@ constexpr std::array kRoles = {
     // KVM_IRQ_LINE, plus the device's own I/O.
     Role{"virtio-blk", "poll ppoll read ioctl preadv pwritev pread64 pwrite64 fdatasync fallocate"},
     Role{"virtio-rng", "poll ppoll read ioctl getrandom"},
+    // virtio-net: a tap's frames (read, writev); libslirp's frames go through a queue and
+    // an eventfd to the slirp thread.
+    Role{"virtio-net", "poll ppoll read readv writev ioctl"},
+    // virtio-console: the named ports' bytes over their UNIX sockets; a peer that hung up
+    // is closed here. (Role names stay short: a thread name holds 15 characters.)
+    Role{"virtio-con", "poll ppoll read ioctl recvmsg sendmsg close"},
+    // virtio-console's port watcher: accepts a peer on a port's listening socket.
+    Role{"con-ports", "poll ppoll read accept4 close"},
+    // libslirp's thread is a user-mode TCP/IP stack: it opens, connects and serves host
+    // sockets for the guest's connections, forwards, DNS and ping (FIONREAD on them, hence
+    // any ioctl), and reads /etc/resolv.conf for the host's DNS server. No process, file
+    // write or memory-execute calls.
+    Role{"slirp",
+         "poll ppoll read readv writev recvfrom sendto recvmsg sendmsg socket connect bind listen accept accept4 "
+         "getsockname getpeername setsockopt getsockopt shutdown close fcntl any-ioctl open openat stat fstat "
+         "newfstatat lseek getrandom"},
 };
 
 // ASan's allocator maps and unmaps its own memory and reads /proc/self/maps on errors;

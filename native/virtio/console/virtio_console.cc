@@ -1,6 +1,7 @@
 #include "virtio/console/virtio_console.h"
 
 #include "util/error.h"
+#include "util/seccomp.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -317,6 +318,7 @@ size_t VirtioConsole::pushConsoleInput(std::span<const uint8_t> bytes) {
 // The host side of the named ports: accepts a peer when a port has none, and kicks a
 // port's queue when the request it deferred can go on.
 void VirtioConsole::poll() {
+  seccomp::confineThread("con-ports");
   for (;;) {
     std::vector<pollfd> fds{{stop_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     std::vector<std::pair<uint32_t, bool>> owners;  // port id, whether the fd is the listener

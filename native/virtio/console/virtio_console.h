@@ -58,6 +58,7 @@ class VirtioConsole final : public VirtioDevice {
 
   uint16_t deviceId() const override { return kDeviceConsole; }
   uint32_t pciClass() const override { return 0x078000; }  // communication, other
+  std::string_view threadRole() const override { return "virtio-con"; }
   uint64_t features() const override;
   std::vector<uint16_t> queueSizes() const override;
   void readConfig(uint64_t offset, std::span<uint8_t> data) const override;

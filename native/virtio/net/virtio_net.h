@@ -41,6 +41,7 @@ class VirtioNet final : public VirtioDevice {
 
   uint16_t deviceId() const override { return kDeviceNet; }
   uint32_t pciClass() const override { return 0x020000; }  // network, Ethernet
+  std::string_view threadRole() const override { return "virtio-net"; }
   uint64_t features() const override;
   std::vector<uint16_t> queueSizes() const override { return {kQueueSize, kQueueSize}; }
   void readConfig(uint64_t offset, std::span<uint8_t> data) const override;
