@@ -75,7 +75,7 @@ fuzz devices 4096 test/fuzz/devices_fuzzer.cc native/devices/*/*.cc native/core/
 fuzz snapshot 65536 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION test/fuzz/snapshot_fuzzer.cc native/devices/*/*.cc \
   native/core/*.cc native/snapshot/*.cc native/util/*.cc -- -lz -lseccomp -lpthread
 # The AHCI HBA's command list, FIS, PRDT and ATA/ATAPI command parsers on a fuzzed guest RAM.
-fuzz ahci 4096 test/fuzz/ahci_fuzzer.cc native/ahci/*.cc native/block/raw_disk.cc native/devices/pci/pci_device.cc \
+fuzz ahci 4096 test/fuzz/ahci_fuzzer.cc native/ahci/*.cc native/block/*.cc native/devices/pci/pci_device.cc \
   native/devices/pci/pci_persist.cc native/core/guest_memory.cc native/util/*.cc -- -lseccomp
 # virtio-net's frames and buffers (both queues, mergeable or not) on a fuzzed guest memory.
 fuzz virtio_net 65536 test/fuzz/virtio_net_fuzzer.cc native/virtio/net/virtio_net.cc native/virtio/virtqueue.cc \

@@ -99,8 +99,8 @@ export interface BootGuestOptions {
    * Disks in order: virtio-blk (the guest's /dev/vda, /dev/vdb, ...) unless `interface` says
    * 'ahci' (a SATA disk, /dev/sdX) or 'ahci-cd' (a CD-ROM, /dev/srN). A path that does not
    * exist or is not a regular file or block device is a VmStartError HYVE_BAD_DISK.
-   * `guest.snapshot()` saves each virtio disk's contents with the snapshot; every restore
-   * writes to its own copy of them (a guest with AHCI disks is refused, HYVE_BAD_CONFIG).
+   * `guest.snapshot()` saves each disk's contents (virtio and AHCI alike) with the snapshot;
+   * every restore writes to its own copy of them.
    */
   disks?: DiskOptions[];
   /** A virtio-rng device fed by the host's getrandom() (the guest's /dev/hwrng). Default false. */

@@ -2,7 +2,8 @@
  * AHCI (xhyve's ahci-hd and ahci-cd). One default-guest boot holds an AHCI disk with an
  * ext4 image made on the host (mke2fs -d), an AHCI CD-ROM with an ISO made on the host
  * (xorriso), and a virtio-blk disk beside them; the guest's writes are read back on the
- * host with debugfs after it powers off. A bespoke guest drives the HBA with hostile
+ * host with debugfs after it powers off; a restored copy of a snapshot of that guest reads
+ * both AHCI drives from the snapshot's copies. A bespoke guest drives the HBA with hostile
  * command lists: the VMM stays up and the port's registers report each error.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -93,6 +94,30 @@ describe('ahci on the default guest', () => {
     expect(exitCode).toBe(0);
     expect(output).toBe('made on the host for ahci\n');
   }, 300_000);
+
+  test('a restored copy of a snapshot reads the CD byte-exact and writes to its own copy of the AHCI disk', async () => {
+    // The CD is still mounted (from the test above); the page cache is dropped in the copy,
+    // so its reads reach the restored controller and the snapshot's copy of the ISO.
+    const dir = path.join(work, 'snapshot');
+    await guest.snapshot(dir);
+    const copy = await bootGuest({ snapshot: dir, timeoutMs: 600_000 });
+    try {
+      const run = (command: string) => copy.run(command, { timeoutMs: 180_000 });
+      const cd = await run('echo 3 > /proc/sys/vm/drop_caches; sha256sum /mnt/cd/payload.bin | cut -d" " -f1');
+      expect(cd).toMatchObject({ exitCode: 0, output: `${sha256(payload)}\n` });
+      const disk = await run(
+        'mount -t ext4 /dev/sda /mnt/hd && echo from the copy > /mnt/hd/copy.txt && sync && umount /mnt/hd && mount -t ext4 /dev/sda /mnt/hd && cat /mnt/hd/copy.txt /mnt/hd/guest.txt && umount /mnt/hd',
+      );
+      expect(disk).toMatchObject({ exitCode: 0, output: 'from the copy\nwritten over ahci\n' });
+    } finally {
+      await copy.kill();
+    }
+    // The copy wrote to its own copy of the disk: neither the image nor the snapshot's file has it.
+    const ls = (image: string) => execFileSync('debugfs', ['-R', 'ls /', image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(ls(hd)).toContain('guest.txt');
+    expect(ls(hd)).not.toContain('copy.txt');
+    expect(ls(path.join(dir, 'device-pci-00-04.0-ahci-hd.port0.disk'))).not.toContain('copy.txt');
+  }, 900_000);
 
   test('a write synced before power-off is in the image', async () => {
     const { exitCode } = await sh('mount -t ext4 /dev/sda /mnt/hd && echo second > /mnt/hd/second.txt && sync');

@@ -25,8 +25,10 @@
 #include "core/interrupts.h"
 #include "devices/pci/pci_device.h"
 
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace hyve::ahci {
@@ -75,11 +77,10 @@ class AhciHba final : public PciDevice {
   void barWrite(unsigned bar, uint64_t offset, std::span<const uint8_t> data) override;
 
   std::unique_ptr<snapshot::Snapshottable> snapshotSection(std::string name) override;
-  // The snapshot section: refused while a drive refuses (disks cannot be reopened on restore yet).
+  // Where a snapshot is being written or read: each drive's medium is copied there.
+  void setSnapshotDirectory(std::function<std::string()> dir) { snapshotDir_ = std::move(dir); }
   State saveState() const;
   void restoreState(const State& state);
-  // The state without the refusal, for tests of the format.
-  State currentState() const;
 
   static constexpr uint8_t kPcsOffset = 0x92;  // Intel "port control and status" config word
 
@@ -107,7 +108,12 @@ class AhciHba final : public PciDevice {
   void updateInterrupts(bool event);
   uint32_t pendingPorts() const;
 
+  // The snapshot file that holds port `index`'s medium (empty without a directory).
+  std::string driveFile(size_t index) const;
+
   const GuestMemory& memory_;
+  std::function<std::string()> snapshotDir_;
+  std::string sectionName_;  // names the drives' files in a snapshot directory
   InterruptController& interrupts_;
   const unsigned slots_;
   uint8_t msiCap_ = 0;

@@ -58,25 +58,23 @@ AhciHba::State AhciHba::State::load(snapshot::StateReader& in) {
   return s;
 }
 
-AhciHba::State AhciHba::currentState() const {
+std::string AhciHba::driveFile(size_t index) const {
+  std::string prefix = snapshot::filePrefix(snapshotDir_ ? snapshotDir_() : std::string(), sectionName_);
+  return prefix.empty() ? prefix : prefix + ".port" + std::to_string(index) + ".disk";
+}
+
+AhciHba::State AhciHba::saveState() const {
   State s;
   s.pci = PciDevice::saveState();
   std::lock_guard lock(mutex_);
   s.ghc = ghc_;
-  for (const auto& port : ports_) {
-    s.ports.push_back(port.regs);
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    s.ports.push_back(ports_[i].regs);
     snapshot::StateWriter drive;
-    port.drive->save(drive);
+    ports_[i].drive->save(drive, driveFile(i));
     s.drives.push_back(drive.take());
   }
   return s;
-}
-
-AhciHba::State AhciHba::saveState() const {
-  for (const auto& port : ports_) {
-    if (std::string why = port.drive->snapshotRefusal(); !why.empty()) throw Error(ErrorCode::BadConfig, why);
-  }
-  return currentState();
 }
 
 void AhciHba::restoreState(const State& state) {
@@ -92,7 +90,7 @@ void AhciHba::restoreState(const State& state) {
   std::lock_guard lock(mutex_);
   for (size_t i = 0; i < ports_.size(); ++i) {
     snapshot::StateReader in(state.drives[i], "ahci drive " + std::to_string(i));
-    ports_[i].drive->load(in);
+    ports_[i].drive->load(in, driveFile(i));
     in.expectEnd();
   }
   ghc_ = state.ghc;
@@ -101,6 +99,7 @@ void AhciHba::restoreState(const State& state) {
 }
 
 std::unique_ptr<snapshot::Snapshottable> AhciHba::snapshotSection(std::string name) {
+  sectionName_ = name;
   return std::make_unique<snapshot::DeviceState<AhciHba>>(std::move(name), *this);
 }
 

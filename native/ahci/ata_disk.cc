@@ -1,5 +1,7 @@
 #include "ahci/ata_disk.h"
 
+#include "block/disk_snapshot.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -36,17 +38,13 @@ constexpr uint16_t kMaxTrimBlocks = 8;
 }  // namespace
 
 AtaDisk::AtaDisk(std::unique_ptr<RawDisk> disk, std::string serial)
-    : disk_(std::move(disk)), serial_(std::move(serial)), sectors_(disk_->sizeBytes() / kSector) {
+    : disk_(std::move(disk)), serial_(std::move(serial)), sectors_(disk_ ? disk_->sizeBytes() / kSector : 0) {
   if (serial_.empty()) serial_ = "HYVE-AHCI-DISK";
 }
 
 void AtaDisk::reset() {
   writeCache_ = true;
   udmaMode_ = 0x40;
-}
-
-std::string AtaDisk::snapshotRefusal() const {
-  return "a VM with AHCI disks cannot be snapshotted yet (" + disk_->path() + " could not be reopened on restore)";
 }
 
 std::array<uint16_t, 256> AtaDisk::identify() const {
@@ -204,17 +202,25 @@ AtaResult AtaDisk::setFeatures(const AtaCommand& c) {
   }
 }
 
-void AtaDisk::save(snapshot::StateWriter& out) const {
+void AtaDisk::save(snapshot::StateWriter& out, const std::string& diskFile) const {
   out.boolean("writeCache", writeCache_);
   out.u8("udmaMode", udmaMode_);
+  out.blob("serial", std::span(reinterpret_cast<const uint8_t*>(serial_.data()), serial_.size()));
+  saveDiskToSnapshot(*disk_, out, diskFile, "ahci-hd");
 }
 
-void AtaDisk::load(snapshot::StateReader& in) {
+void AtaDisk::load(snapshot::StateReader& in, const std::string& diskFile) {
   bool writeCache = in.boolean("writeCache");
   uint8_t mode = in.u8("udmaMode", 0x40);
   if (mode == 0 || (mode & (mode - 1))) in.fail("udmaMode must name one UDMA mode");
+  auto serial = in.blob("serial");
+  if (serial.empty() || serial.size() > 20) in.fail("the serial must have 1 to 20 bytes");
+  auto disk = restoreDiskFromSnapshot(in, diskFile, "ahci-hd");
   writeCache_ = writeCache;
   udmaMode_ = mode;
+  serial_.assign(serial.begin(), serial.end());
+  sectors_ = disk->sizeBytes() / kSector;
+  disk_ = std::move(disk);
 }
 
 }  // namespace hyve::ahci

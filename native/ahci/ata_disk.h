@@ -16,14 +16,14 @@ namespace hyve::ahci {
 class AtaDisk final : public AtaDrive {
  public:
   static constexpr uint64_t kSector = 512;
+  // `disk` may be null only for a drive whose load() from a snapshot comes next.
   explicit AtaDisk(std::unique_ptr<RawDisk> disk, std::string serial);
 
   uint32_t signature() const override { return kSignatureAta; }
   AtaResult execute(const AtaCommand& command, const DataBuffers& data) override;
   void reset() override;
-  void save(snapshot::StateWriter& out) const override;
-  void load(snapshot::StateReader& in) override;
-  std::string snapshotRefusal() const override;
+  void save(snapshot::StateWriter& out, const std::string& diskFile) const override;
+  void load(snapshot::StateReader& in, const std::string& diskFile) override;
 
   std::array<uint16_t, 256> identify() const;
 

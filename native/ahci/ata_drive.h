@@ -79,11 +79,11 @@ class AtaDrive {
   virtual AtaResult execute(const AtaCommand& command, const DataBuffers& data) = 0;
   // A COMRESET or an HBA reset: back to power-on defaults.
   virtual void reset() = 0;
-  // Guest-visible drive state (sense data, write cache, transfer mode), field by field.
-  virtual void save(snapshot::StateWriter& out) const = 0;
-  virtual void load(snapshot::StateReader& in) = 0;
-  // Why a snapshot of a VM with this drive is refused (empty: it is not).
-  virtual std::string snapshotRefusal() const = 0;
+  // Guest-visible drive state (sense data, write cache, transfer mode) field by field, and
+  // the medium: its contents copied to `diskFile` in the snapshot directory, reopened from
+  // there on load (block/disk_snapshot.h). A failed load leaves the drive as it was.
+  virtual void save(snapshot::StateWriter& out, const std::string& diskFile) const = 0;
+  virtual void load(snapshot::StateReader& in, const std::string& diskFile) = 0;
 };
 
 // Puts an ATA string into IDENTIFY words: space-padded, two characters a word, the first

@@ -1,5 +1,7 @@
 #include "ahci/atapi_cd.h"
 
+#include "block/disk_snapshot.h"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -56,13 +58,9 @@ void putAddress(uint8_t* p, uint32_t lba, bool msf) {
 
 }  // namespace
 
-AtapiCd::AtapiCd(std::unique_ptr<RawDisk> disk) : disk_(std::move(disk)), blocks_((disk_->sizeBytes() + kBlock - 1) / kBlock) {}
+AtapiCd::AtapiCd(std::unique_ptr<RawDisk> disk) : disk_(std::move(disk)), blocks_(disk_ ? (disk_->sizeBytes() + kBlock - 1) / kBlock : 0) {}
 
 void AtapiCd::reset() { sense_ = {}; }
-
-std::string AtapiCd::snapshotRefusal() const {
-  return "a VM with AHCI disks cannot be snapshotted yet (" + disk_->path() + " could not be reopened on restore)";
-}
 
 AtaResult AtapiCd::execute(const AtaCommand& c, const DataBuffers& data) {
   switch (c.command) {
@@ -253,18 +251,23 @@ AtaResult AtapiCd::modeSense(const uint8_t* cdb, const DataBuffers& data) {
   return reply(s, be16(cdb + 7), data);
 }
 
-void AtapiCd::save(snapshot::StateWriter& out) const {
+void AtapiCd::save(snapshot::StateWriter& out, const std::string& diskFile) const {
   out.u8("senseKey", sense_.key);
   out.u8("senseAsc", sense_.asc);
   out.u8("senseAscq", sense_.ascq);
+  saveDiskToSnapshot(*disk_, out, diskFile, "ahci-cd");
 }
 
-void AtapiCd::load(snapshot::StateReader& in) {
+void AtapiCd::load(snapshot::StateReader& in, const std::string& diskFile) {
   Sense s;
   s.key = in.u8("senseKey", 0x0f);
   s.asc = in.u8("senseAsc");
   s.ascq = in.u8("senseAscq");
+  auto disk = restoreDiskFromSnapshot(in, diskFile, "ahci-cd");
+  if (!disk->readOnly()) in.fail("the CD's medium is not read-only");
   sense_ = s;
+  blocks_ = (disk->sizeBytes() + kBlock - 1) / kBlock;
+  disk_ = std::move(disk);
 }
 
 }  // namespace hyve::ahci

@@ -15,14 +15,14 @@ namespace hyve::ahci {
 class AtapiCd final : public AtaDrive {
  public:
   static constexpr uint64_t kBlock = 2048;
+  // `disk` may be null only for a drive whose load() from a snapshot comes next.
   explicit AtapiCd(std::unique_ptr<RawDisk> disk);
 
   uint32_t signature() const override { return kSignatureAtapi; }
   AtaResult execute(const AtaCommand& command, const DataBuffers& data) override;
   void reset() override;
-  void save(snapshot::StateWriter& out) const override;
-  void load(snapshot::StateReader& in) override;
-  std::string snapshotRefusal() const override;
+  void save(snapshot::StateWriter& out, const std::string& diskFile) const override;
+  void load(snapshot::StateReader& in, const std::string& diskFile) override;
 
   struct Sense {
     uint8_t key = 0, asc = 0, ascq = 0;

@@ -47,4 +47,14 @@ class DeviceState final : public Snapshottable {
   Device& device_;
 };
 
+// The name a device's own files (e.g. a disk's contents) get in a snapshot directory: the
+// directory and the device's section name with ':' and '/' made '-'; empty without a directory.
+inline std::string filePrefix(const std::string& dir, std::string section) {
+  if (dir.empty()) return {};
+  for (char& c : section) {
+    if (c == ':' || c == '/') c = '-';
+  }
+  return dir + "/" + section;
+}
+
 }  // namespace hyve::snapshot

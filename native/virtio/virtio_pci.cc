@@ -506,14 +506,7 @@ void VirtioPci::clearDoorbells() {
 
 // ---- snapshots ----
 
-std::string VirtioPci::deviceFiles() const {
-  std::string dir = snapshotDir_ ? snapshotDir_() : std::string();
-  std::string name = sectionName_;
-  for (char& c : name) {
-    if (c == ':' || c == '/') c = '-';
-  }
-  return dir.empty() ? std::string() : dir + "/" + name;
-}
+std::string VirtioPci::deviceFiles() const { return snapshot::filePrefix(snapshotDir_ ? snapshotDir_() : std::string(), sectionName_); }
 
 void VirtioPci::pauseDevice() {
   std::lock_guard lock(mutex_);  // a request being served finishes first: it holds the lock

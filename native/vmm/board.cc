@@ -116,19 +116,24 @@ std::unique_ptr<PciDevice> virtioBlk(const PciDeviceSpec& spec, const BoardConte
 }
 
 // An AHCI controller with one port, as xhyve's ahci-hd and ahci-cd give.
+// A restore rebuilds it from its section name, the drive's medium from the snapshot.
 std::unique_ptr<PciDevice> ahciController(std::unique_ptr<ahci::AtaDrive> drive, const BoardContext& context) {
   std::vector<std::unique_ptr<ahci::AtaDrive>> drives;
   drives.push_back(std::move(drive));
-  return std::make_unique<ahci::AhciHba>(std::move(drives), context.memory, context.vm);
+  auto hba = std::make_unique<ahci::AhciHba>(std::move(drives), context.memory, context.vm);
+  hba->setSnapshotDirectory(context.snapshotDir);
+  return hba;
 }
 
 std::unique_ptr<PciDevice> ahciHd(const PciDeviceSpec& spec, const BoardContext& context) {
+  if (spec.args.empty() && restoring(context)) return ahciController(std::make_unique<ahci::AtaDisk>(nullptr, ""), context);
   DiskOptions disk = diskOptions(spec);
   return ahciController(std::make_unique<ahci::AtaDisk>(std::make_unique<RawDisk>(disk), disk.serial), context);
 }
 
 // A CD is read-only whatever the options say.
 std::unique_ptr<PciDevice> ahciCd(const PciDeviceSpec& spec, const BoardContext& context) {
+  if (spec.args.empty() && restoring(context)) return ahciController(std::make_unique<ahci::AtapiCd>(nullptr), context);
   DiskOptions disk = diskOptions(spec);
   disk.readOnly = true;
   disk.ephemeral = false;

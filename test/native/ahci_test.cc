@@ -350,18 +350,32 @@ TEST_CASE("ahci-cd: ATAPI signature, IDENTIFY PACKET, INQUIRY, READ CAPACITY, RE
   CHECK(packet({0x03, 0, 0, 0, 18, 0}, 18)[12] == 0x21);
 }
 
-TEST_CASE("ahci: port and HBA registers survive a snapshot field by field; bad fields are refused; disks refuse snapshots") {
+TEST_CASE("ahci: port and HBA registers and the medium survive a snapshot field by field; bad fields are refused") {
   TempImage image(1 << 20);
+  image.write(2048 * 3, std::vector<uint8_t>(2048, 'm'));  // block 3 of the CD, as it was at the snapshot
+  char dir[] = "/tmp/hyve-ahci-snap-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  std::string snapshotDir = dir;
+  const char* section = "device:pci-00:05.0:ahci-cd";
   Rig rig(std::make_unique<AtapiCd>(raw(image, true)));
+  rig.hba->setSnapshotDirectory([&] { return snapshotDir; });
+  (void)rig.hba->snapshotSection(section);
   rig.start();
   rig.issue(0xa0, 0, 0, {{kData, 18}}, 0, 1, {0x2a});  // leaves sense data and TFES
-  auto state = rig.hba->currentState();
-  CHECK_THROWS_AS(rig.hba->saveState(), Error);
+  auto state = rig.hba->saveState();
+  std::string copy = std::string(dir) + "/device-pci-00-05.0-ahci-cd.port0.disk";
+  struct stat st{};
+  REQUIRE(::stat(copy.c_str(), &st) == 0);
+  CHECK(st.st_size == (1 << 20));
+  image.write(2048 * 3, std::vector<uint8_t>(2048, 'x'));  // the image changes after the snapshot
   snapshot::StateWriter out;
   state.save(out);
   auto bytes = out.take();
 
-  Rig fresh(std::make_unique<AtapiCd>(raw(image, true)));
+  // A restore builds the drive without a medium; the snapshot's copy becomes it.
+  Rig fresh(std::make_unique<AtapiCd>(nullptr));
+  fresh.hba->setSnapshotDirectory([&] { return snapshotDir; });
+  (void)fresh.hba->snapshotSection(section);
   snapshot::StateReader in(bytes, "test");
   fresh.hba->restoreState(AhciHba::State::load(in));
   in.expectEnd();
@@ -372,6 +386,17 @@ TEST_CASE("ahci: port and HBA registers survive a snapshot field by field; bad f
   fresh.stop(), fresh.start();
   fresh.issue(0xa0, 0, 0, {{kData, 18}}, 0, 1, {0x03, 0, 0, 0, 18});
   CHECK(fresh.guest(kData, 18)[2] == 0x05);  // the sense data came along
+  fresh.issue(0xa0, 0, 0, {{kData, 2048}}, 0, 1, {0x28, 0, 0, 0, 0, 3, 0, 0, 1, 0});  // READ(10) of block 3
+  CHECK(fresh.guest(kData, 2048) == std::vector<uint8_t>(2048, 'm'));
+
+  // A missing medium file is a bad snapshot.
+  ::unlink(copy.c_str());
+  Rig missing(std::make_unique<AtapiCd>(nullptr));
+  missing.hba->setSnapshotDirectory([&] { return snapshotDir; });
+  (void)missing.hba->snapshotSection(section);
+  snapshot::StateReader again(bytes, "test");
+  CHECK_THROWS_AS(missing.hba->restoreState(AhciHba::State::load(again)), Error);
+  ::rmdir(dir);
 
   auto corrupt = [&](const char* field, uint32_t value) {
     auto copy = bytes;

@@ -1,8 +1,7 @@
 #include "virtio/blk/virtio_blk.h"
 
+#include "block/disk_snapshot.h"
 #include "util/error.h"
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -91,37 +90,17 @@ void VirtioBlk::readConfig(uint64_t offset, std::span<uint8_t> data) const {
 }
 
 void VirtioBlk::saveDeviceState(snapshot::StateWriter& out, const std::string& files) const {
-  if (files.empty()) throw Error(ErrorCode::Internal, "virtio-blk: a snapshot without a directory for the disk");
-  std::string copy = files + ".disk";
-  ::unlink(copy.c_str());  // from an earlier snapshot into the same directory
-  disk_->copyTo(copy);
-  out.u64("sizeBytes", disk_->sizeBytes());
-  out.boolean("readOnly", disk_->readOnly());
+  saveDiskToSnapshot(*disk_, out, files.empty() ? files : files + ".disk", "virtio-blk");
   out.blob("serial", std::span(reinterpret_cast<const uint8_t*>(serial_.data()), serial_.size()));
 }
 
 void VirtioBlk::restoreDeviceState(snapshot::StateReader& in, const std::string& files) {
-  uint64_t size = in.u64("sizeBytes");
-  bool readOnly = in.boolean("readOnly");
+  auto disk = restoreDiskFromSnapshot(in, files + ".disk", "virtio-blk");
   auto serial = in.blob("serial");
   if (serial.size() > kIdBytes) throw Error(ErrorCode::BadSnapshot, "virtio-blk: the serial is longer than 20 bytes");
-  DiskOptions options;
-  options.path = files + ".disk";
-  options.readOnly = readOnly;
-  options.ephemeral = !readOnly;  // this restore's own copy: the snapshot's file never changes
-  std::unique_ptr<RawDisk> disk;
-  try {
-    disk = std::make_unique<RawDisk>(options);
-  } catch (const Error& e) {
-    throw Error(ErrorCode::BadSnapshot, std::string("virtio-blk: the snapshot's disk: ") + e.what());
-  }
-  if (disk->sizeBytes() != size) {
-    throw Error(ErrorCode::BadSnapshot, "virtio-blk: " + options.path + " holds " + std::to_string(disk->sizeBytes()) +
-                                            " bytes, the snapshot says " + std::to_string(size));
-  }
+  sectors_ = disk->sizeBytes() / kSector;
   disk_ = std::move(disk);
   serial_.assign(serial.begin(), serial.end());
-  sectors_ = size / kSector;
 }
 
 uint8_t VirtioBlk::ranges(const Chain& chain, uint64_t dataBytes, bool zeroes) {
