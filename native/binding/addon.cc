@@ -114,6 +114,8 @@ MachineConfig parseConfig(const Napi::Object& object) {
     // The machine comes from the snapshot; only restore options apply.
     config.snapshotPath = *snapshot;
     config.verifySnapshotMemory = optionalField<bool>(object, "verifySnapshotMemory").value_or(false);
+    // Arguments for the snapshot's PCI functions (each copy's own vsock socket path).
+    config.pciDevices = parsePciDevices(object.Get("pciDevices"));
     return config;
   }
   auto kernel = optionalField<std::string>(object, "kernel");

@@ -3,6 +3,7 @@
 // (kvmtool's virtio ops, Firecracker's VirtioDevice trait).
 #pragma once
 
+#include "snapshot/state_io.h"
 #include "virtio/virtqueue.h"
 
 #include <cstdint>
@@ -16,6 +17,7 @@ namespace hyve::virtio {
 constexpr uint16_t kDeviceBlock = 2;
 constexpr uint16_t kDeviceConsole = 3;
 constexpr uint16_t kDeviceEntropy = 4;
+constexpr uint16_t kDeviceVsock = 19;
 
 class VirtioDevice {
  public:
@@ -41,10 +43,23 @@ class VirtioDevice {
 
   // Why a snapshot of this device cannot be taken (empty: it can).
   virtual std::string snapshotRefusal() const { return {}; }
+  // Device state beyond the transport's, field by field, after it in the device's snapshot
+  // section; restoreDevice() runs before the transport reactivates the device.
+  virtual void saveDevice(snapshot::StateWriter& /*out*/) const {}
+  virtual void restoreDevice(snapshot::StateReader& /*in*/) {}
+
+  // Devices that also serve the host side (vsock's sockets) give the worker one more fd to
+  // wait on (an epoll set); -1: none. When it is readable the worker calls onEvent(), then
+  // serves every queue: host events fill queues that wait for data (vsock's rx).
+  virtual int eventFd() const { return -1; }
+  virtual void onEvent() {}
 
   // Serves one request of queue `queue` on the device's worker thread; returns the bytes
   // written into the chain's device-writable buffers. A bad request is answered with the
   // device's error status; throw QueueError only for what makes the whole queue unusable.
+  // kNotNow leaves the chain in the ring and stops serving the queue until the device has
+  // something for it (a receive queue's buffers wait for host data).
+  static constexpr uint32_t kNotNow = UINT32_MAX;
   virtual uint32_t handle(unsigned queue, const Chain& chain) = 0;
 };
 

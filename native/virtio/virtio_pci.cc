@@ -297,6 +297,7 @@ void VirtioPci::kick(unsigned queue) {
 void VirtioPci::work() {
   std::vector<pollfd> fds;
   for (const auto& fd : doorbells_) fds.push_back({fd.get(), POLLIN, 0});
+  fds.push_back({device_->eventFd(), POLLIN, 0});  // a negative fd is skipped by poll()
   fds.push_back({stop_.get(), POLLIN, 0});
   for (;;) {
     if (::poll(fds.data(), fds.size(), -1) < 0) {
@@ -311,7 +312,17 @@ void VirtioPci::work() {
       std::lock_guard lock(mutex_);
       serve(i);
     }
+    serveDeviceEvents(fds[doorbells_.size()].revents != 0);
   }
+}
+
+void VirtioPci::serveDeviceEvents(bool ready) {
+  if (device_->eventFd() < 0) return;
+  std::lock_guard lock(mutex_);
+  if (ready) device_->onEvent();
+  // A request on one queue may have given the device something for another (vsock: a
+  // connection request on tx is answered on rx), so every queue gets a turn.
+  for (unsigned i = 0; i < queues_.size(); ++i) serve(i);
 }
 
 void VirtioPci::pollForTest() {
@@ -321,6 +332,8 @@ void VirtioPci::pollForTest() {
     std::lock_guard lock(mutex_);
     serve(i);
   }
+  pollfd event{device_->eventFd(), POLLIN, 0};
+  serveDeviceEvents(event.fd >= 0 && ::poll(&event, 1, 0) > 0);
 }
 
 void VirtioPci::serve(unsigned index) {
@@ -346,6 +359,10 @@ void VirtioPci::serve(unsigned index) {
         if (!chain) break;
       }
       uint32_t written = device_->handle(index, *chain);
+      if (written == VirtioDevice::kNotNow) {
+        q.unpop();
+        break;
+      }
       q.push(chain->head, static_cast<uint32_t>(std::min<uint64_t>(written, chain->writableBytes())));
       pushed = true;
     }
@@ -458,8 +475,38 @@ void VirtioPci::resumeDevice() {
   }
 }
 
+namespace {
+
+// The transport's state, then the device's own fields (none for most devices).
+class VirtioSection final : public snapshot::Snapshottable {
+ public:
+  VirtioSection(std::string name, VirtioPci& pci) : name_(std::move(name)), pci_(pci) {}
+  std::string snapshotName() const override { return name_; }
+  void save(snapshot::StateWriter& out) const override {
+    pci_.saveState().save(out);
+    pci_.device().saveDevice(out);
+  }
+  void restore(snapshot::StateReader& in) override {
+    auto state = VirtioPci::State::load(in);
+    pci_.device().restoreDevice(in);  // refuses bad fields through `in`
+    in.expectEnd();
+    try {
+      pci_.restoreState(state);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::BadSnapshot) throw;
+      in.fail(e.what());  // with the snapshot and section named
+    }
+  }
+
+ private:
+  std::string name_;
+  VirtioPci& pci_;
+};
+
+}  // namespace
+
 std::unique_ptr<snapshot::Snapshottable> VirtioPci::snapshotSection(std::string name) {
-  return std::make_unique<snapshot::DeviceState<VirtioPci>>(std::move(name), *this);
+  return std::make_unique<VirtioSection>(std::move(name), *this);
 }
 
 VirtioPci::State VirtioPci::saveState() const {

@@ -98,6 +98,7 @@ class VirtioPci final : public PciDevice {
   void restoreState(const State& state);
 
   VirtioDevice& device() { return *device_; }
+  const VirtioDevice& device() const { return *device_; }
   // Why the device last set NEEDS_RESET (empty: never).
   std::string lastError() const {
     std::lock_guard lock(mutex_);
@@ -124,6 +125,7 @@ class VirtioPci final : public PciDevice {
   void updateDoorbells();  // mutex_ held
   void clearDoorbells();   // mutex_ held
   void work();
+  void serveDeviceEvents(bool ready);  // takes mutex_
 
   std::unique_ptr<VirtioDevice> device_;
   const GuestMemory& memory_;

@@ -87,6 +87,8 @@ class SplitQueue {
   // The next request, or nullopt when the ring is empty. Throws QueueError on a malformed
   // ring or chain (nothing is consumed then).
   std::optional<Chain> pop();
+  // Puts the request pop() returned last back at the head of the ring (nothing was used).
+  void unpop() { --state_.lastAvail; }
   // Returns a request to the driver with `written` bytes written to its buffers.
   void push(uint16_t head, uint32_t written);
   // Whether the driver wants an interrupt for the used entries pushed since the last one

@@ -14,9 +14,11 @@
 #include "virtio/blk/virtio_blk.h"
 #include "virtio/rng/virtio_rng.h"
 #include "virtio/virtio_pci.h"
+#include "virtio/vsock/virtio_vsock.h"
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 
 namespace hyve {
 
@@ -94,11 +96,30 @@ std::unique_ptr<PciDevice> virtioBlk(const PciDeviceSpec& spec, const BoardConte
   return virtioPci(std::make_unique<virtio::VirtioBlk>(std::move(raw), disk.serial), context);
 }
 
+// "socket-path[,cid=N]": the host's UNIX socket (Firecracker's hybrid vsock) and the
+// guest's CID (default 3).
+std::unique_ptr<PciDevice> virtioVsock(const PciDeviceSpec& spec, const BoardContext& context) {
+  size_t comma = spec.args.find(',');
+  std::string path = spec.args.substr(0, comma);
+  if (path.empty()) throw Error(ErrorCode::BadConfig, "virtio-vsock needs a socket path: -s N,virtio-vsock,path[,cid=N]");
+  uint64_t cid = 3;
+  if (comma != std::string::npos) {
+    std::string option = spec.args.substr(comma + 1);
+    char* end = nullptr;
+    if (option.rfind("cid=", 0) == 0) cid = std::strtoull(option.c_str() + 4, &end, 10);
+    if (!end || *end != '\0' || end == option.c_str() + 4) {
+      throw Error(ErrorCode::BadConfig, "virtio-vsock option '" + option + "' is not cid=N");
+    }
+  }
+  return virtioPci(std::make_unique<virtio::VirtioVsock>(path, cid), context);
+}
+
 constexpr PciEmulation kPciEmulations[] = {
     {"hostbridge", withoutArguments<HostBridge>},
     {"lpc", withoutArguments<LpcBridge>},
     {"virtio-rnd", virtioRnd},
     {"virtio-blk", virtioBlk},
+    {"virtio-vsock", virtioVsock},
 };
 
 const PciEmulation& pciEmulation(const std::string& name) {

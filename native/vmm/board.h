@@ -71,8 +71,8 @@ class Board {
   const std::vector<std::unique_ptr<snapshot::Snapshottable>>& sections() const { return sections_; }
 
   // The PCI functions a snapshot holds, from its section names (the inverse of the names
-  // sections() gives). Arguments are not recovered: no emulation takes any yet; one that
-  // does must save them in its own section.
+  // sections() gives). Arguments are not recovered: the restoring caller gives them for
+  // the same slot (each restored copy its own vsock socket path, for one).
   static std::vector<PciDeviceSpec> pciDevicesFromSections(const std::vector<std::string>& names);
 
   // The default board's PCI functions.

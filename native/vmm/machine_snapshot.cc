@@ -193,7 +193,17 @@ void Machine::restoreFromSnapshot() {
     config_.x2apic = header.machineFlags & kFlagX2apic;
     config_.exitOnUnhandledIo = header.machineFlags & kFlagExitOnUnhandledIo;
     config_.pvhEntry = header.machineFlags & kFlagPvhEntry;
-    config_.pciDevices = Board::pciDevicesFromSections(header.sections);
+    {
+      // The snapshot names the functions; their arguments (a vsock socket path: each
+      // restored copy has its own) come from the caller's config for the same slot.
+      std::vector<PciDeviceSpec> given = std::move(config_.pciDevices);
+      config_.pciDevices = Board::pciDevicesFromSections(header.sections);
+      for (auto& spec : config_.pciDevices) {
+        for (const auto& mine : given) {
+          if (mine.slot == spec.slot && mine.function == spec.function && mine.emulation == spec.emulation) spec.args = mine.args;
+        }
+      }
+    }
     validateConfig(config_, hypervisor_->maxVcpus());
     {
       UniqueFd memoryFile = snapshot::openMemoryFile(dir, header, config_.verifySnapshotMemory);
