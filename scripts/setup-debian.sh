@@ -13,6 +13,8 @@
 #   dmidecode                    the foreign check of hyve's SMBIOS tables (test/smbios.test.ts)
 #   e2fsprogs                    mke2fs -d and debugfs: ext4 images for the virtio-blk tests
 #   clang libclang-rt-14-dev     the libFuzzer targets in test/fuzz/ (scripts/fuzz.sh)
+#   dropbear-bin openssh-sftp-server
+#                                the SSH overlay's server and SFTP (guest.exec/upload, src/fixtures/ssh-overlay.ts)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -22,6 +24,7 @@ packages=(
   busybox-static cpio tmux
   dmidecode
   e2fsprogs clang libclang-rt-14-dev
+  dropbear-bin openssh-sftp-server
 )
 missing=()
 for p in "${packages[@]}"; do

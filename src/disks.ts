@@ -1,11 +1,13 @@
 /**
- * bootGuest()'s `disks` and `rng` options as the board's PCI functions (xhyve's `-s`):
- * virtio-rng at slot 3, disks from slot 4 on, in order (the guest's /dev/vda, vdb, ...).
+ * bootGuest()'s `disks`, `rng` and `vsock` options as the board's PCI functions (xhyve's
+ * `-s`): virtio-vsock at slot 2, virtio-rng at slot 3, disks from slot 4 on, in order (the
+ * guest's /dev/vda, vdb, ...).
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { VmStartError } from './vm-process.js';
 import type { ChildConfig } from './protocol.js';
+import { VSOCK_SLOT } from './vsock.js';
 
 /** One disk of bootGuest({ disks }). */
 export interface DiskOptions {
@@ -46,11 +48,15 @@ export function checkDiskPath(file: string): string {
   return resolved;
 }
 
-/** The PCI functions for `disks` and `rng`, with the host bridge and LPC bridge around them; none without either. */
-export function pciDevicesFor(disks: readonly DiskOptions[] | undefined, rng: boolean | undefined): ChildConfig['pciDevices'] {
-  if (!disks?.length && !rng) return undefined;
+/**
+ * The PCI functions for `disks`, `rng` and a vsock device listening on `vsockSocket`, with
+ * the host bridge and LPC bridge around them; none without any.
+ */
+export function pciDevicesFor(disks: readonly DiskOptions[] | undefined, rng: boolean | undefined, vsockSocket?: string): ChildConfig['pciDevices'] {
+  if (!disks?.length && !rng && !vsockSocket) return undefined;
   if ((disks?.length ?? 0) > MAX_DISKS) throw new VmStartError(`at most ${MAX_DISKS} disks, got ${disks!.length}`, 'HYVE_BAD_CONFIG');
   const devices: NonNullable<ChildConfig['pciDevices']> = [{ slot: 0, function: 0, emulation: 'hostbridge' }];
+  if (vsockSocket) devices.push(vsockDevice(vsockSocket));
   if (rng) devices.push({ slot: RNG_SLOT, function: 0, emulation: 'virtio-rnd' });
   (disks ?? []).forEach((disk, i) => {
     const serial = disk.serial ?? '';
@@ -62,4 +68,9 @@ export function pciDevicesFor(disks: readonly DiskOptions[] | undefined, rng: bo
   });
   devices.push({ slot: 31, function: 0, emulation: 'lpc' });
   return devices;
+}
+
+/** The virtio-vsock function of bootGuest({ vsock }), listening on `socketPath`. */
+export function vsockDevice(socketPath: string): NonNullable<ChildConfig['pciDevices']>[number] {
+  return { slot: VSOCK_SLOT, function: 0, emulation: 'virtio-vsock', args: socketPath };
 }

@@ -56,6 +56,9 @@ export { UsageError, NotImplementedError } from './cli/args.js';
 export { deriveMac } from './cli/mac.js';
 export { uuidFromName } from './uuid.js';
 export type { DiskOptions } from './disks.js';
+export { VsockError, type VsockErrorCode, type ConnectOptions } from './vsock.js';
+export { SshError, type SshErrorCode, type SshOptions, type ExecOptions, type ExecResult, type SpawnedCommand, type CommandExit } from './ssh.js';
+export { appendSshOverlay, ensureSshOverlay, sshFingerprint, SSH_KERNEL_ARGS, SSH_VSOCK_PORT, type SshIdentity, type SshOverlay } from './fixtures/ssh-overlay.js';
 export {
   loadSymbols,
   parseFolded,

@@ -40,6 +40,8 @@ export interface NativeRestoreConfig {
   snapshot: string;
   /** Checksum the whole memory file even when its size and mtime match. */
   verifySnapshotMemory?: boolean;
+  /** Arguments for the snapshot's PCI functions, matched by slot and emulation (a vsock socket path). */
+  pciDevices?: NativeVmConfig['pciDevices'];
   profile?: ProfileOptions;
   onConsole?: (port: number, data: Buffer) => void;
   onLog?: (line: string) => void;

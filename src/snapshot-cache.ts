@@ -59,6 +59,7 @@ export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<
     machine: options.machine ?? {},
     uuid: options.uuid?.toLowerCase(),
     ...(options.rng ? { rng: true } : {}),
+    ...(options.vsock ? { vsock: true } : {}),
     ready: typeof ready === 'string' ? ready : ready instanceof RegExp ? `/${ready.source}/${ready.flags}` : ready.describe(),
   };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 20);

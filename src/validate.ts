@@ -29,6 +29,7 @@ export const BOOT_GUEST_OPTION_NAMES = [
   'disks',
   'rng',
   'profile',
+  'vsock',
 ] as const;
 
 /** The fields of one entry of bootGuest()'s `disks` option. */
@@ -169,6 +170,7 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
   },
   rng: isBoolean,
   profile: isProfile,
+  vsock: isBoolean,
 };
 
 const MACHINE_RULES: Record<(typeof MACHINE_OPTION_NAMES)[number], Rule> = {

@@ -91,6 +91,10 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
       if (!device.conf) problems.push(`-s ${device.text}: virtio-blk needs a disk image: -s N,virtio-blk,path[,ro]`);
       continue;
     }
+    if (device.emulation === 'virtio-vsock') {
+      if (!device.conf) problems.push(`-s ${device.text}: virtio-vsock needs a socket path: -s N,virtio-vsock,socket-path[,cid=N]`);
+      continue;
+    }
     const hint =
       device.emulation === 'uart'
         ? ' (COM1 and COM2 are on the LPC bridge: use -l com1,... instead)'
@@ -113,14 +117,14 @@ function pciDevicesOf(args: HyveArgs, cwd: string): NonNullable<ChildConfig['pci
     slot: device.slot,
     function: device.func,
     emulation: device.emulation,
-    ...(device.conf !== undefined ? { args: device.emulation === 'virtio-blk' ? diskArgs(device.conf, cwd) : device.conf } : {}),
+    ...(device.conf !== undefined ? { args: device.emulation === 'virtio-blk' || device.emulation === 'virtio-vsock' ? diskArgs(device.conf, cwd) : device.conf } : {}),
   }));
   if (!devices.some((d) => d.emulation === 'hostbridge')) devices.unshift({ slot: 0, function: 0, emulation: 'hostbridge' });
   if (!devices.some((d) => d.emulation === 'lpc')) devices.push({ slot: 31, function: 0, emulation: 'lpc' });
   return devices;
 }
 
-/** virtio-blk's `path[,ro]...` with the path resolved against `cwd`. */
+/** virtio-blk's `path[,ro]...` (and virtio-vsock's `socket-path[,cid=N]`) with the path resolved against `cwd`. */
 function diskArgs(conf: string, cwd: string): string {
   const [file = '', ...options] = conf.split(',');
   return [path.resolve(cwd, file), ...options].join(',');
