@@ -45,3 +45,5 @@ fuzz initrd 65536 test/fuzz/initrd_fuzzer.cc native/boot/initrd.cc native/boot/d
   -- -lz -llzma -lzstd -llz4 -lbz2
 # The split-virtqueue walker on a fuzzed guest memory and ring.
 fuzz virtqueue 65536 test/fuzz/virtqueue_fuzzer.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc
+# virtio-vsock's handling of guest packets, against real host sockets.
+fuzz vsock 65536 test/fuzz/vsock_fuzzer.cc native/virtio/vsock/virtio_vsock.cc native/virtio/virtqueue.cc native/core/guest_memory.cc native/util/*.cc
