@@ -481,16 +481,21 @@ export class Guest implements AsyncDisposable {
 
   /** @internal Waits until an SSH session works, until `deadline`; the last failure is thrown. */
   async waitForSsh(deadline: number): Promise<void> {
+    // Until something listens on port 22 (probing the port makes no error reports), then one exec.
     for (;;) {
-      try {
-        const result = await this.exec('true', { timeoutMs: Math.max(1_000, deadline - Date.now()) });
-        if (result.exitCode === 0) return;
-        throw new Error(`exec('true') exited with ${result.exitCode ?? result.signal}`);
-      } catch (error) {
-        if (this.failure || Date.now() + 200 >= deadline || (error instanceof SshError && error.code === 'HYVE_SSH_HOST_KEY')) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
+      if (this.failure) throw this.failure;
+      const probe = await connectVsock(this.vsockSocket ?? '', SSH_VSOCK_PORT, { timeoutMs: Math.max(1_000, deadline - Date.now()) }).catch(
+        (error: unknown) => error as Error,
+      );
+      if (!(probe instanceof Error)) {
+        probe.destroy();
+        break;
       }
+      if (Date.now() + 200 >= deadline) break; // exec() below reports why
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    const result = await this.exec('true', { timeoutMs: Math.max(1_000, deadline - Date.now()) });
+    if (result.exitCode !== 0) throw new SshError(`exec('true') over SSH ended with ${result.exitCode ?? result.signal}`, 'HYVE_SSH');
   }
 
   /**

@@ -62,7 +62,7 @@ export function connectVsock(socketPath: string, port: number, options: ConnectO
       settled = true;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      socket.off('data', onData);
+      socket.off('readable', onReadable);
       socket.off('error', onError);
       socket.off('end', onEnd);
       socket.off('close', onEnd);
@@ -78,22 +78,25 @@ export function connectVsock(socketPath: string, port: number, options: ConnectO
       () => finish(new VsockError(`guest vsock port ${port} did not accept within ${timeoutMs} ms`, 'HYVE_VSOCK_TIMEOUT')),
       timeoutMs,
     );
-    const onData = (chunk: Buffer) => {
-      const newline = chunk.indexOf(0x0a);
-      if (newline < 0) {
-        line += chunk.toString('latin1');
-        if (line.length > 64) finish(new VsockError(`the VMM's vsock socket answered ${JSON.stringify(line)}`, 'HYVE_NO_VSOCK'));
+    // 'readable' and read(), not 'data': once this listener is gone the stream is neither
+    // flowing nor paused, so the caller's first 'data' listener (ssh2's) starts it.
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) {
+        const newline = chunk.indexOf(0x0a);
+        if (newline < 0) {
+          line += chunk.toString('latin1');
+          if (line.length > 64) return finish(new VsockError(`the VMM's vsock socket answered ${JSON.stringify(line)}`, 'HYVE_NO_VSOCK'));
+          continue;
+        }
+        line += chunk.subarray(0, newline).toString('latin1');
+        if (!/^OK \d+$/.test(line)) return finish(new VsockError(`the VMM's vsock socket answered ${JSON.stringify(line)}`, 'HYVE_NO_VSOCK'));
+        finish();
+        // Stream bytes that came with the OK line go back to the stream's consumer.
+        if (newline + 1 < chunk.length) socket.unshift(chunk.subarray(newline + 1));
         return;
       }
-      line += chunk.subarray(0, newline).toString('latin1');
-      if (!/^OK \d+$/.test(line)) return finish(new VsockError(`the VMM's vsock socket answered ${JSON.stringify(line)}`, 'HYVE_NO_VSOCK'));
-      // Stream bytes that came with the OK line go back to the stream's consumer.
-      socket.pause();
-      if (newline + 1 < chunk.length) socket.unshift(chunk.subarray(newline + 1));
-      finish();
     };
-    socket.on('data', onData);
-    socket.once('connect', () => socket.write(`CONNECT ${port}\n`));
     const onError = (error: NodeJS.ErrnoException) => {
       const gone = error.code === 'ENOENT' || error.code === 'ECONNREFUSED';
       finish(
