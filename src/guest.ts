@@ -673,7 +673,13 @@ async function resolveConfig(options: BootGuestOptions): Promise<{ config: Child
     ...(options.profile ? { profile: resolveProfile(options.profile, symbols) } : {}),
   };
   const vsockSocket = wantsVsock(options) ? newVsockSocketPath() : undefined;
-  const pciDevices = pciDevicesFor(options.disks, options.rng, vsockSocket);
+  let pciDevices: ChildConfig['pciDevices'];
+  try {
+    pciDevices = pciDevicesFor(options.disks, options.rng, vsockSocket);
+  } catch (error) {
+    if (vsockSocket) removeVsockSocketPath(vsockSocket);
+    throw error;
+  }
   if (pciDevices) config.pciDevices = pciDevices;
   // ready: 'ssh' waits for the default guest's marker first (SSH is tried after it), for nothing on a console of another init.
   const consoleReady = options.ready === 'ssh' ? (options.kernel === undefined && options.initrd === undefined ? DEFAULT_READY_MARKER : undefined) : (options.ready ?? DEFAULT_READY_MARKER);

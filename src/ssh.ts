@@ -135,10 +135,21 @@ export function execOn(client: Client, command: string, options: ExecOptions = {
       const stderr: Buffer[] = [];
       let exit: CommandExit = { exitCode: null, signal: null };
       let failure: Error | undefined;
+      let settled = false;
+      const settle = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        if (failure) return reject(failure);
+        resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), ...exit });
+      };
       const end = (why: Error) => {
         failure ??= why;
         stream.signal('KILL');
         stream.close();
+        // A server may hold the channel open until the command is gone: do not wait for it.
+        setTimeout(settle, 5_000).unref();
       };
       const timer = options.timeoutMs === undefined ? undefined : setTimeout(
         () => end(new SshError(`exec ${JSON.stringify(command)} did not finish within timeoutMs (${options.timeoutMs} ms)`, 'HYVE_SSH_TIMEOUT')),
@@ -151,12 +162,7 @@ export function execOn(client: Client, command: string, options: ExecOptions = {
       stream.on('exit', (code: number | null, signal?: string) => {
         exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
       });
-      stream.on('close', () => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        if (failure) return reject(failure);
-        resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), ...exit });
-      });
+      stream.on('close', settle);
       feedStdin(stream, options.stdin);
     });
   });
