@@ -107,6 +107,8 @@ export function connectVsock(socketPath: string, port: number, options: ConnectO
       );
     };
     const onEnd = () => finish(new VsockError(`guest vsock port ${port} refused the connection (nothing listens there)`, 'HYVE_VSOCK_REFUSED'));
+    socket.on('readable', onReadable);
+    socket.once('connect', () => socket.write(`CONNECT ${port}\n`));
     socket.on('error', onError);
     socket.on('end', onEnd);
     socket.on('close', onEnd);
