@@ -69,6 +69,30 @@ export interface SpawnedCommand {
   kill(signal?: string): void;
 }
 
+/**
+ * Dropbear serves at most 10 channels per connection and refuses more ("Unable to exec"):
+ * channels beyond MAX_CHANNELS wait for one to close.
+ */
+const MAX_CHANNELS = 8;
+const channelQueues = new WeakMap<Client, { open: number; waiting: (() => void)[] }>();
+
+/** Opens a channel on `client` once fewer than MAX_CHANNELS are open; `release` when it closed. */
+async function channelSlot(client: Client): Promise<() => void> {
+  let queue = channelQueues.get(client);
+  if (!queue) channelQueues.set(client, (queue = { open: 0, waiting: [] }));
+  const q = queue;
+  if (q.open >= MAX_CHANNELS) await new Promise<void>((resolve) => q.waiting.push(resolve));
+  else q.open++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const next = q.waiting.shift();
+    if (next) next(); // the slot passes on
+    else q.open--;
+  };
+}
+
 /** The envelope the shell runs: `export K='v'; command`. */
 function withEnv(command: string, env: Record<string, string> | undefined): string {
   if (!env) return command;
@@ -120,7 +144,16 @@ export function connectSsh(sock: Duplex, identity: SshIdentity, timeoutMs: numbe
 }
 
 /** Runs `command` on `client`, collecting its output (see ExecOptions). */
-export function execOn(client: Client, command: string, options: ExecOptions = {}): Promise<ExecResult> {
+export async function execOn(client: Client, command: string, options: ExecOptions = {}): Promise<ExecResult> {
+  const release = await channelSlot(client);
+  try {
+    return await execChannel(client, command, options);
+  } finally {
+    release();
+  }
+}
+
+function execChannel(client: Client, command: string, options: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     let line: string;
     try {
@@ -175,10 +208,15 @@ function feedStdin(stream: ClientChannel, stdin: ExecOptions['stdin']): void {
 }
 
 /** Starts `command` on `client` with its streams open to the caller. */
-export function spawnOn(client: Client, command: string, options: Pick<ExecOptions, 'env'> = {}): Promise<SpawnedCommand> {
+export async function spawnOn(client: Client, command: string, options: Pick<ExecOptions, 'env'> = {}): Promise<SpawnedCommand> {
+  const release = await channelSlot(client);
   return new Promise((resolve, reject) => {
     client.exec(withEnv(command, options.env), (error, stream) => {
-      if (error) return reject(new SshError(`spawn ${JSON.stringify(command)}: ${error.message}`, 'HYVE_SSH'));
+      if (error) {
+        release();
+        return reject(new SshError(`spawn ${JSON.stringify(command)}: ${error.message}`, 'HYVE_SSH'));
+      }
+      stream.on('close', release);
       let exit: CommandExit = { exitCode: null, signal: null };
       stream.on('exit', (code: number | null, signal?: string) => {
         exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
@@ -189,9 +227,17 @@ export function spawnOn(client: Client, command: string, options: Pick<ExecOptio
   });
 }
 
-function sftpOf(client: Client): Promise<SFTPWrapper> {
+async function sftpOf(client: Client): Promise<SFTPWrapper> {
+  const release = await channelSlot(client);
   return new Promise((resolve, reject) =>
-    client.sftp((error, sftp) => (error ? reject(new SshError(`SFTP: ${error.message}`, 'HYVE_SSH')) : resolve(sftp))),
+    client.sftp((error, sftp) => {
+      if (error) {
+        release();
+        return reject(new SshError(`SFTP: ${error.message}`, 'HYVE_SSH'));
+      }
+      sftp.on('close', release);
+      resolve(sftp);
+    }),
   );
 }
 
