@@ -65,3 +65,6 @@ fuzz ahci 4096 test/fuzz/ahci_fuzzer.cc native/ahci/*.cc native/block/raw_disk.c
 # virtio-net's frames and buffers (both queues, mergeable or not) on a fuzzed guest memory.
 fuzz virtio_net 65536 test/fuzz/virtio_net_fuzzer.cc native/virtio/net/virtio_net.cc native/virtio/virtqueue.cc \
   native/core/guest_memory.cc native/util/*.cc -- -lseccomp
+# virtio-vsock's handling of guest packets, against real host sockets.
+fuzz vsock 65536 test/fuzz/vsock_fuzzer.cc native/virtio/vsock/virtio_vsock.cc native/virtio/virtqueue.cc native/core/guest_memory.cc \
+  native/util/*.cc -- -lseccomp

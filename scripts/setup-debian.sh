@@ -17,6 +17,8 @@
 #   libslirp-dev                 virtio-net's rootless user-mode networking (linked into the addon)
 #   iproute2                     ip netns / ip tuntap for the tap backend's test
 #   libseccomp-dev               the per-thread seccomp filters (native/util/seccomp*.cc)
+#   dropbear-bin openssh-sftp-server
+#                                the SSH overlay's server and SFTP (guest.exec/upload, src/fixtures/ssh-overlay.ts)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -29,6 +31,7 @@ packages=(
   xorriso
   libslirp-dev iproute2
   libseccomp-dev
+  dropbear-bin openssh-sftp-server
 )
 missing=()
 for p in "${packages[@]}"; do

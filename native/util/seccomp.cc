@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -97,6 +98,9 @@ void allow(scmp_filter_ctx ctx, std::string_view role, std::string_view calls) {
     if (name == "ioctl" && !anyIoctl) {
       // KVM's ioctls only: their type byte (bits 8-15 of the request) is KVMIO, 0xae.
       rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0xae00));
+    } else if (name == "socket") {
+      // UNIX sockets only (vsock's host side): no thread that serves the guest opens a network socket.
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ~0u, AF_UNIX));
     } else if (name == "mmap" || name == "mprotect") {
       rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
     } else {

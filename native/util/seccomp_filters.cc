@@ -44,6 +44,9 @@ constexpr std::array kRoles = {
     // KVM_IRQ_LINE, plus the device's own I/O.
     Role{"virtio-blk", "poll ppoll read ioctl preadv pwritev pread64 pwrite64 fdatasync fallocate"},
     Role{"virtio-rng", "poll ppoll read ioctl getrandom"},
+    // vsock's host side through an epoll set: accepts clients, connects to <socket>_P for
+    // the guest ("socket" is AF_UNIX only), moves bytes, closes.
+    Role{"virtio-vsock", "poll ppoll read ioctl epoll_wait epoll_pwait epoll_ctl socket connect accept4 recvfrom sendto sendmsg readv shutdown close"},
 };
 
 // ASan's allocator maps and unmaps its own memory and reads /proc/self/maps on errors;

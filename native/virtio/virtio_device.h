@@ -21,6 +21,7 @@ constexpr uint16_t kDeviceNet = 1;
 constexpr uint16_t kDeviceBlock = 2;
 constexpr uint16_t kDeviceConsole = 3;
 constexpr uint16_t kDeviceEntropy = 4;
+constexpr uint16_t kDeviceVsock = 19;
 
 // The queues as a device that moves buffers itself sees them (VirtioDevice::service()).
 class QueueIo {
