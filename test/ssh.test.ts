@@ -66,9 +66,9 @@ test(
 );
 
 test(
-  '20 MiB up and down over SFTP: checksums and mode bits kept',
+  '4 MiB up and down over SFTP: checksums and mode bits kept',
   async ({ guest }) => {
-    const data = randomBytes(20 * 1024 * 1024);
+    const data = randomBytes(4 * 1024 * 1024);
     const local = path.join(work, 'up.bin');
     writeFileSync(local, data);
     chmodSync(local, 0o751);

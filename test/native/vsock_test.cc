@@ -410,7 +410,7 @@ TEST_CASE("virtio-vsock: an rx buffer too small for a header makes the queue NEE
   CHECK(port >= VirtioVsock::kFirstHostPort);
 }
 
-TEST_CASE("virtio-vsock: a snapshot keeps the CID; the restored device resets connections and says so") {
+TEST_CASE("virtio-vsock: a snapshot keeps the CID and the host port count; the restored device resets connections and says so") {
   VsockRig rig;
   auto [client, hostPort] = rig.established(22);
   snapshot::StateWriter out;
@@ -423,6 +423,8 @@ TEST_CASE("virtio-vsock: a snapshot keeps the CID; the restored device resets co
   copy->snapshotSection("device:vsock")->restore(in);
   CHECK(static_cast<VirtioVsock&>(copy->device()).guestCid() == kGuestCid);
   CHECK(static_cast<VirtioVsock&>(copy->device()).connectionCount() == 0);
+  // The copy's next connection does not come from a port the guest may still hold a socket for.
+  CHECK(static_cast<VirtioVsock&>(copy->device()).nextHostPort() > hostPort);
   for (int i = 0; i < 3; ++i) copy->pollForTest();
   uint16_t eventUsed = 0;
   rig.memory.read(rig.queues[VirtioVsock::kEventQueue].base + 0x2000 + 2, &eventUsed, 2);
@@ -435,12 +437,22 @@ TEST_CASE("virtio-vsock: a snapshot keeps the CID; the restored device resets co
   VirtioPci::State badState = rig.pci->saveState();
   snapshot::StateWriter badDevice;
   badDevice.u64("guestCid", 1);
+  badDevice.u32("nextHostPort", VirtioVsock::kFirstHostPort);
   badState.device = badDevice.take();
   snapshot::StateWriter bad;
   badState.save(bad);
   auto fresh = std::make_unique<VirtioPci>(std::make_unique<VirtioVsock>(tempSocketPath(), 3), rig.memory, rig.interrupts, nullptr, false);
   snapshot::StateReader badIn(bad.data(), "test");
   CHECK_THROWS_WITH_AS(fresh->snapshotSection("device:vsock")->restore(badIn), doctest::Contains("guestCid"), Error);
+  VirtioPci::State lowPort = rig.pci->saveState();
+  snapshot::StateWriter lowDevice;
+  lowDevice.u64("guestCid", 3);
+  lowDevice.u32("nextHostPort", 5);
+  lowPort.device = lowDevice.take();
+  snapshot::StateWriter low;
+  lowPort.save(low);
+  snapshot::StateReader lowIn(low.data(), "test");
+  CHECK_THROWS_WITH_AS(fresh->snapshotSection("device:vsock")->restore(lowIn), doctest::Contains("nextHostPort"), Error);
 }
 
 }  // namespace

@@ -126,12 +126,21 @@ void VirtioVsock::reset() {
   active_ = false;
 }
 
-void VirtioVsock::saveDeviceState(snapshot::StateWriter& out, const std::string& /*files*/) const { out.u64("guestCid", guestCid_); }
+// The next host port too: a restored guest may still hold sockets of connections it had
+// (closing ones linger for seconds after the transport reset), and a new connection from a
+// port it remembers would be taken for one of them and refused.
+void VirtioVsock::saveDeviceState(snapshot::StateWriter& out, const std::string& /*files*/) const {
+  out.u64("guestCid", guestCid_);
+  out.u32("nextHostPort", nextHostPort_);
+}
 
 void VirtioVsock::restoreDeviceState(snapshot::StateReader& in, const std::string& /*files*/) {
   uint64_t cid = in.u64("guestCid");
   if (cid <= vsock::kHostCid || cid >= 0xffffffff) in.fail("field 'guestCid' is not a guest CID (" + std::to_string(cid) + ")");
+  uint32_t nextPort = in.u32("nextHostPort");
+  if (nextPort < kFirstHostPort) in.fail("field 'nextHostPort' is below the first host port (" + std::to_string(nextPort) + ")");
   guestCid_ = cid;
+  nextHostPort_ = nextPort;
   // This process has none of the connections the guest remembers: tell it (§5.10.6.7).
   reset();
   resetEventPending_ = true;

@@ -18,7 +18,7 @@
 // queue, and connections are bounded in number. A malformed packet is answered with RST
 // or dropped; it never ends the device.
 //
-// Snapshots keep the guest CID only. Connections are reset: a restored device has none
+// Snapshots keep the guest CID and the next host port. Connections are reset: a restored device has none
 // and sends the driver TRANSPORT_RESET, so guest sockets see ECONNRESET while listening
 // sockets keep listening (docs/snapshot-format.md).
 #pragma once
@@ -78,6 +78,7 @@ class VirtioVsock final : public VirtioDevice {
   bool service(QueueIo& io) override;
 
   uint64_t guestCid() const { return guestCid_; }
+  uint32_t nextHostPort() const { return nextHostPort_; }
   size_t connectionCount() const { return connections_.size() + pendingClients_.size(); }
 
  private:
