@@ -59,7 +59,7 @@ export interface BootGuestOptions {
    * When the guest counts as booted: console text (a string matches literally), a RegExp,
    * or a wait strategy (`Wait.forSerial(re, { timeoutMs })`, `Wait.forAll([...])`).
    * Default: the default guest's ready marker. With `snapshot`: nothing is awaited unless given.
-   * `'ssh'`: booted means an SSH session works (`guest.exec('true')` succeeds); it turns
+   * `'ssh'`: booted means an SSH session works (handshake and login; exec() and the others share that connection); it turns
    * `vsock` on, and the default guest's ready marker is awaited first.
    */
   ready?: string | RegExp | WaitStrategy;
@@ -519,6 +519,11 @@ export class Guest implements AsyncDisposable {
       if (!(error instanceof VsockError)) throw error;
       throw this.errorFor('no ssh', `the guest's console is up but SSH is not: ${error.message}`);
     }
+    return this.sshOver(sock, options, timeoutMs);
+  }
+
+  /** An SSH session on a vsock stream to the guest's port 22. */
+  private async sshOver(sock: Duplex, options: SshOptions, timeoutMs: number): Promise<Client> {
     const identity = (await ensureSshOverlay({ cacheDir: defaultCacheDir() })).identity;
     const expected = options.hostKeyFingerprint === undefined ? identity : { ...identity, hostKeyFingerprint: options.hostKeyFingerprint };
     const client = await connectSsh(sock, expected, timeoutMs);
@@ -529,15 +534,17 @@ export class Guest implements AsyncDisposable {
 
   /** The connection exec/spawn/upload/download share (channels run concurrently on it). */
   private sharedSsh(): Promise<Client> {
-    if (!this.sshShared) {
-      const shared = this.ssh();
-      this.sshShared = shared;
-      shared.then(
-        (client) => client.once('close', () => this.sshShared === shared && (this.sshShared = undefined)),
-        () => this.sshShared === shared && (this.sshShared = undefined),
-      );
-    }
-    return this.sshShared;
+    if (!this.sshShared) this.shareSsh(this.ssh());
+    return this.sshShared!;
+  }
+
+  /** Makes `shared` the shared connection, until it closes or fails. */
+  private shareSsh(shared: Promise<Client>): void {
+    this.sshShared = shared;
+    shared.then(
+      (client) => client.once('close', () => this.sshShared === shared && (this.sshShared = undefined)),
+      () => this.sshShared === shared && (this.sshShared = undefined),
+    );
   }
 
   /**
@@ -563,23 +570,27 @@ export class Guest implements AsyncDisposable {
     return downloadOn(await this.sharedSsh(), remotePath, localPath);
   }
 
-  /** @internal Waits until an SSH session works, until `deadline`; the last failure is thrown. */
+  /**
+   * @internal Waits until an SSH session works (logged in: the handshake and the client
+   * key's authentication passed), until `deadline`; the last failure is thrown. The
+   * session becomes the one exec() and the others share: every connection starts a
+   * server process in the guest, which an emulated guest pays for in seconds.
+   */
   async waitForSsh(deadline: number): Promise<void> {
-    // Until something listens on port 22 (probing the port makes no error reports), then one exec.
+    // Until something listens on port 22 (probing the port makes no error reports).
     for (;;) {
       if (this.failure) throw this.failure;
       const probe = await connectVsock(this.vsockSocket ?? '', SSH_VSOCK_PORT, { timeoutMs: Math.max(1_000, deadline - Date.now()) }).catch(
         (error: unknown) => error as Error,
       );
       if (!(probe instanceof Error)) {
-        probe.destroy();
+        this.shareSsh(this.sshOver(probe, {}, Math.max(1_000, deadline - Date.now())));
         break;
       }
-      if (Date.now() + 200 >= deadline) break; // exec() below reports why
+      if (Date.now() + 200 >= deadline) break; // sharedSsh() below reports why
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    const result = await this.exec('true', { timeoutMs: Math.max(1_000, deadline - Date.now()) });
-    if (result.exitCode !== 0) throw new SshError(`exec('true') over SSH ended with ${result.exitCode ?? result.signal}`, 'HYVE_SSH');
+    await this.sharedSsh();
   }
 
   /**

