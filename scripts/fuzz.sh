@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds each libFuzzer target in test/fuzz/ with clang (ASan + UBSan) into build-fuzz/
 # and runs it for a bounded time (default 30 s each; FUZZ_SECONDS overrides) on a copy of
-# its committed seed corpus, if it has one. FUZZ_ONLY="name ..." runs only those targets. A crash, leak or hang leaves its input in
-# build-fuzz/ and fails the run: add it to the seed corpus once fixed, as a regression input.
+# its committed seed corpus, if it has one. FUZZ_ONLY="name ..." runs only those targets;
+# FUZZ_JOBS targets build and run at once (default: one per core). A crash, leak or hang
+# leaves its input in build-fuzz/ and fails the run: add it to the seed corpus once fixed,
+# as a regression input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-30}"
@@ -18,11 +20,10 @@ version="$(node -p "JSON.stringify(require('./package.json').version)")"
 flags=(-std=c++20 -O1 -g -Inative "-DHYVE_VERSION=$version" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Wall -Wextra -Werror)
 
-# fuzz NAME MAX_LEN SOURCES... -- LIBS...
-fuzz() {
+# fuzz_one NAME MAX_LEN SOURCES... -- LIBS...: build one target, run its bounded campaign.
+fuzz_one() {
   local name=$1 max_len=$2
   shift 2
-  if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $name "* ]]; then return 0; fi
   local sources=() libs=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do sources+=("$1"); shift; done
   [ $# -gt 0 ] && shift
@@ -39,8 +40,22 @@ fuzz() {
   else
     tail -60 "$log"
     echo "$name found a problem; the input is in $out/ (crash-*, leak-*, oom-*, timeout-*)" >&2
-    exit 1
+    return 1
   fi
+}
+
+# Each target builds (one single-threaded compiler run) and fuzzes (one core) on its own:
+# as many at once as there are cores, reports printed in order at the end.
+parallel="${FUZZ_JOBS:-$(nproc)}"
+names=()
+fuzz() {
+  local name=$1
+  if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $name "* ]]; then return 0; fi
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+  rm -f "$out/$name.status"
+  # Under set -e a failed build or campaign ends the subshell before the status is written.
+  ( fuzz_one "$@" >"$out/$name.report" 2>&1; echo 0 >"$out/$name.status" ) &
+  names+=("$name")
 }
 
 # The initrd unpacker and everything it calls.
@@ -68,3 +83,14 @@ fuzz virtio_net 65536 test/fuzz/virtio_net_fuzzer.cc native/virtio/net/virtio_ne
 # virtio-vsock's handling of guest packets, against real host sockets.
 fuzz vsock 65536 test/fuzz/vsock_fuzzer.cc native/virtio/vsock/virtio_vsock.cc native/virtio/virtqueue.cc native/core/guest_memory.cc \
   native/util/*.cc -- -lseccomp
+# The PVM instruction fixups (Zydis decode, each handler) on a fake vCPU and guest RAM.
+fuzz pvm_fixup 1024 test/fuzz/pvm_fixup_fuzzer.cc native/pvm/instruction_fixup.cc native/pvm/fixup_context.cc \
+  native/pvm/privilege_return.cc native/core/guest_memory.cc native/util/*.cc -- -lZydis -lseccomp
+
+wait
+failed=0
+for name in "${names[@]}"; do
+  cat "$out/$name.report"
+  [ "$(cat "$out/$name.status" 2>/dev/null)" = 0 ] || { echo "fuzz: $name failed" >&2; failed=1; }
+done
+exit "$failed"

@@ -1,15 +1,17 @@
 /**
  * The harness API end to end on the default guest (minimal kernel + busybox initramfs):
- * one guest per file, shared by the tests below, then shut down.
+ * one guest per file, shared by the tests below, then shut down. The guest is a restored
+ * copy of the default guest's shared snapshot (ensureSnapshot(): one boot for every test
+ * file that uses it); the files with devices of their own show cold boots.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bootGuest, type Guest } from 'hyve';
+import { bootGuest, ensureSnapshot, type Guest } from 'hyve';
 
-const bootTimeout = 600_000;
+const bootTimeout = 1_000_000; // a boot behind the snapshot on a loaded PVM host: minutes
 let guest: Guest;
 
 beforeAll(async () => {
-  guest = await bootGuest({ memory: '256M' });
+  guest = await bootGuest({ snapshot: (await ensureSnapshot({ memory: '256M', timeoutMs: 900_000 })).dir });
 }, bootTimeout);
 
 afterAll(async () => {

@@ -7,8 +7,8 @@ import { beforeAll, expect } from 'vitest';
 import { GuestError } from 'hyve';
 import { guestTest } from 'hyve/vitest';
 
-const bootTimeout = 600_000;
-const test = guestTest({ snapshot: 'auto' });
+const bootTimeout = 1_000_000; // a boot behind the snapshot on a loaded PVM host: minutes
+const test = guestTest({ snapshot: 'auto', timeoutMs: 900_000 });
 
 beforeAll(() => test.prepareSnapshot(), bootTimeout);
 

@@ -179,6 +179,14 @@ fileScoped("guestTest({ scope: 'file', uuid: 'from-test-name' }): the UUID comes
   expect(guest.serial.output).toContain(`smbios uuid ${uuidFromName('test/smbios.test.ts')}\n`);
 });
 
+const perTest = guestTest({ uuid: 'from-test-name', kernel: buildGuest('smbios'), ready: /smbios uuid \S+\n/ });
+
+perTest("guestTest({ uuid: 'from-test-name' }): the UUID comes from the test's full name", ({ guest, task }) => {
+  const uuid = uuidFromName(task.fullName);
+  expect(guest.serial.output).toContain(`smbios uuid ${uuid}\n`);
+  expect(uuid).not.toBe(uuidFromName('test/smbios.test.ts')); // not the file-scoped one
+});
+
 // --- dmidecode over a dump -------------------------------------------------------
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hyve-smbios-'));

@@ -1,7 +1,8 @@
 /**
  * virtio-blk and virtio-rng on the default guest (one boot for the file): ext4 images made
  * on the host with mke2fs -d, read and written by the guest, read back with debugfs; a
- * read-only disk; an ephemeral disk whose file never changes; entropy from /dev/hwrng.
+ * read-only disk; an ephemeral disk whose file never changes; entropy from /dev/hwrng;
+ * restored copies of a snapshot of that guest (disks and virtio-rng state restored).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -113,7 +114,7 @@ describe('virtio-rng', () => {
 });
 
 describe('snapshots with disks', () => {
-  test('two restores of a snapshot start from the same disk and never see each other\'s writes', async () => {
+  test('two restores of a snapshot start from the same disk, never see each other\'s writes, and keep virtio-rng working', async () => {
     const at = (sector: number) => `echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/vda bs=512 skip=${sector} count=1 2>/dev/null | head -c 6 | tr -d '\\000'; echo`;
     const put = (sector: number, text: string) => `printf ${text} | dd of=/dev/vda bs=512 seek=${sector} conv=notrunc,fsync 2>/dev/null`;
     expect((await sh(put(32000, 'SNAPSH'))).exitCode).toBe(0);
@@ -123,6 +124,14 @@ describe('snapshots with disks', () => {
     try {
       const run = async (g: Guest, command: string) => (await g.run(command, { timeoutMs: 120_000 })).output;
       for (const copy of copies) expect(await run(copy, at(32000))).toBe('SNAPSH\n');
+      // virtio-rng's transport and queue state came back too: each copy still reads from it.
+      for (const copy of copies) {
+        expect((await copy.stats())?.bootPath).toBe('snapshot');
+        expect(await run(copy, 'cat /sys/class/misc/hw_random/rng_current; head -c 4096 /dev/hwrng | wc -c')).toMatch(/^virtio_rng.*\n\s*4096\s*$/);
+      }
+      const draws = await Promise.all(copies.map((copy) => run(copy, 'head -c 32 /dev/hwrng | od -An -tx1 | tr -d " \\n"')));
+      expect(draws[0]).toMatch(/^[0-9a-f]{64}$/);
+      expect(draws[0]).not.toBe(draws[1]); // the copies do not replay one entropy stream
       expect((await copies[0]!.run(put(32001, 'COPY-A'))).exitCode).toBe(0);
       expect((await copies[1]!.run(put(32001, 'COPY-B'))).exitCode).toBe(0);
       expect(await run(copies[0]!, at(32001))).toBe('COPY-A\n');
