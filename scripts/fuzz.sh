@@ -80,6 +80,9 @@ fuzz ahci 4096 test/fuzz/ahci_fuzzer.cc native/ahci/*.cc native/block/*.cc nativ
 # virtio-net's frames and buffers (both queues, mergeable or not) on a fuzzed guest memory.
 fuzz virtio_net 65536 test/fuzz/virtio_net_fuzzer.cc native/virtio/net/virtio_net.cc native/virtio/virtqueue.cc \
   native/core/guest_memory.cc native/util/*.cc -- -lseccomp
+# virtio-vsock's handling of guest packets, against real host sockets.
+fuzz vsock 65536 test/fuzz/vsock_fuzzer.cc native/virtio/vsock/virtio_vsock.cc native/virtio/virtqueue.cc native/core/guest_memory.cc \
+  native/util/*.cc -- -lseccomp
 # The PVM instruction fixups (Zydis decode, each handler) on a fake vCPU and guest RAM.
 fuzz pvm_fixup 1024 test/fuzz/pvm_fixup_fuzzer.cc native/pvm/instruction_fixup.cc native/pvm/fixup_context.cc \
   native/pvm/privilege_return.cc native/core/guest_memory.cc native/util/*.cc -- -lZydis -lseccomp

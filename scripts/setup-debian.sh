@@ -18,6 +18,8 @@
 #   iproute2                     ip netns / ip tuntap for the tap backend's test
 #   libseccomp-dev               the per-thread seccomp filters (native/util/seccomp*.cc)
 #   qemu-system-x86              benchmarks only: QEMU TCG's side-by-side figures (npm run bench)
+#   dropbear-bin openssh-sftp-server
+#                                the SSH overlay's server and SFTP (guest.exec/upload, src/fixtures/ssh-overlay.ts)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -31,6 +33,7 @@ packages=(
   libslirp-dev iproute2
   libseccomp-dev
   qemu-system-x86
+  dropbear-bin openssh-sftp-server
 )
 missing=()
 for p in "${packages[@]}"; do

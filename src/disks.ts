@@ -1,7 +1,8 @@
 /**
- * bootGuest()'s `disks` and `rng` options as the board's PCI functions (xhyve's `-s`):
- * virtio-rng at slot 3, disks from slot 4 on, in order (virtio disks are the guest's
- * /dev/vda, vdb, ...; each AHCI disk or CD is a controller of its own: /dev/sda, /dev/sr0).
+ * bootGuest()'s `disks`, `rng` and `vsock` options as the board's PCI functions (xhyve's
+ * `-s`): virtio-rng at slot 3, disks from slot 4 on, in order (virtio disks are the guest's
+ * /dev/vda, vdb, ...; each AHCI disk or CD is a controller of its own: /dev/sda, /dev/sr0),
+ * virtio-vsock at slot 30, after the last disk slot.
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
@@ -41,8 +42,10 @@ export const CONSOLE_SLOT = 1;
 /** Slot of the virtio-rng function and of the first disk. */
 export const RNG_SLOT = 3;
 export const FIRST_DISK_SLOT = 4;
-/** Slots 4-30: the LPC bridge holds 31. */
-export const MAX_DISKS = 27;
+/** Slots 4-29: vsock holds 30 and the LPC bridge 31. */
+export const MAX_DISKS = 26;
+/** Slot of the virtio-vsock function (vsock: true): a fixed slot, so a restored copy's socket argument finds it. */
+export const VSOCK_SLOT = 30;
 
 /**
  * Checks a disk path without opening it (a FIFO would block an open): it must exist and be
@@ -68,16 +71,18 @@ export interface ConsoleDevice {
 }
 
 /**
- * The PCI functions for `disks`, `rng`, a NIC and a virtio-console, with the host bridge
- * and LPC bridge around them; none without any of them.
+ * The PCI functions for `disks`, `rng`, a NIC, a virtio-console and a vsock device
+ * listening on `vsockSocket`, with the host bridge and LPC bridge around them; none
+ * without any of them.
  */
 export function pciDevicesFor(
   disks: readonly DiskOptions[] | undefined,
   rng: boolean | undefined,
   nic?: NonNullable<ChildConfig['pciDevices']>[number],
   console?: ConsoleDevice,
+  vsockSocket?: string,
 ): ChildConfig['pciDevices'] {
-  if (!disks?.length && !rng && !nic && !console) return undefined;
+  if (!disks?.length && !rng && !nic && !console && !vsockSocket) return undefined;
   if ((disks?.length ?? 0) > MAX_DISKS) throw new VmStartError(`at most ${MAX_DISKS} disks, got ${disks!.length}`, 'HYVE_BAD_CONFIG');
   const devices: NonNullable<ChildConfig['pciDevices']> = [{ slot: 0, function: 0, emulation: 'hostbridge' }];
   if (console) {
@@ -94,6 +99,12 @@ export function pciDevicesFor(
     const args = [checkDiskPath(disk.path), disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', serial && `serial=${serial}`].filter(Boolean).join(',');
     devices.push({ slot: FIRST_DISK_SLOT + i, function: 0, emulation: DISK_EMULATIONS[disk.interface ?? 'virtio'], args });
   });
+  if (vsockSocket) devices.push(vsockDevice(vsockSocket));
   devices.push({ slot: 31, function: 0, emulation: 'lpc' });
   return devices;
+}
+
+/** The virtio-vsock function of bootGuest({ vsock }), listening on `socketPath`. */
+export function vsockDevice(socketPath: string): NonNullable<ChildConfig['pciDevices']>[number] {
+  return { slot: VSOCK_SLOT, function: 0, emulation: 'virtio-vsock', args: socketPath };
 }

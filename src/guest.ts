@@ -7,7 +7,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ensureDefaultGuest, DEFAULT_READY_MARKER, NO_ECHO_ARG, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
+import type { Duplex } from 'node:stream';
+import { defaultCacheDir, ensureDefaultGuest, DEFAULT_READY_MARKER, NO_ECHO_ARG, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
+import { ensureSshInitrd, ensureSshOverlay, SSH_KERNEL_ARGS, SSH_VSOCK_PORT } from './fixtures/ssh-overlay.js';
+import { SshError, connectSsh, downloadOn, execOn, spawnOn, uploadOn, type ExecOptions, type ExecResult, type SpawnedCommand, type SshOptions } from './ssh.js';
+import type { Client } from 'ssh2';
 import {
   GuestError,
   INIT_REACHED,
@@ -22,7 +26,9 @@ import {
 import { defaultTimeoutMs } from './host.js';
 import { SerialConsole } from './serial.js';
 import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
-import { pciDevicesFor, type ConsoleDevice, type DiskOptions } from './disks.js';
+import { pciDevicesFor, vsockDevice, VSOCK_SLOT, type ConsoleDevice, type DiskOptions } from './disks.js';
+import { VsockError, connectVsock, newVsockSocketPath, removeVsockSocketPath, type ConnectOptions } from './vsock.js';
+import { loadAddon } from './native.js';
 import { checkNetworkOptions, netDevice, resolveForwards, type NetworkOption, type PortForward, type ResolvedForward } from './network.js';
 import { badConfig, validateBootGuestOptions, validateDirectory, validateRunArguments, validateShutdownOptions } from './validate.js';
 import { checkUuid } from './uuid.js';
@@ -53,6 +59,8 @@ export interface BootGuestOptions {
    * When the guest counts as booted: console text (a string matches literally), a RegExp,
    * or a wait strategy (`Wait.forSerial(re, { timeoutMs })`, `Wait.forAll([...])`).
    * Default: the default guest's ready marker. With `snapshot`: nothing is awaited unless given.
+   * `'ssh'`: booted means an SSH session works (handshake and login; exec() and the others share that connection); it turns
+   * `vsock` on, and the default guest's ready marker is awaited first.
    */
   ready?: string | RegExp | WaitStrategy;
   /**
@@ -134,6 +142,14 @@ export interface BootGuestOptions {
    */
   ports?: string[];
   /**
+   * A virtio-vsock device (guest CID 3) whose host side is a UNIX socket of the VM's own:
+   * `guest.connect(port)` opens a stream to a guest vsock port, and a guest connecting to
+   * host port P reaches `${guest.vsockSocket}_P`. Default false. Restored guests have one
+   * if their snapshot has (each copy its own socket; connections open at the snapshot are
+   * reset in the copies).
+   */
+  vsock?: boolean;
+  /**
    * Profile the guest: each vCPU is sampled `hz` times a second (default 99) and the folded
    * stacks (`root;...;leaf count`) are written to `file` when the VM ends, named with
    * `symbols` (default: the default guest's vmlinux, or the kernel when it is an ELF file).
@@ -210,12 +226,16 @@ export class Guest implements AsyncDisposable {
   private consoleEchoes = true;
   private readonly failOn: readonly RegExp[];
   private forwards: readonly ResolvedForward[] = [];
+  private readonly sshClients = new Set<Client>();
+  private sshShared: Promise<Client> | undefined;
 
   /** @internal use bootGuest() */
   constructor(
     private readonly vm: VmProcess,
     private readonly name: string,
     failOn: readonly RegExp[] = KERNEL_FAILURE_PATTERNS,
+    /** The host side of the guest's vsock device, if it may have one. */
+    readonly vsockSocket?: string,
   ) {
     // Without g/y a pattern keeps no lastIndex between lines.
     this.failOn = failOn.map((pattern) => new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')));
@@ -240,6 +260,8 @@ export class Guest implements AsyncDisposable {
       this.scanLines(this.serial.push(data));
     });
     this.exited = vm.exited.then((exit) => {
+      if (vsockSocket) removeVsockSocketPath(vsockSocket);
+      for (const client of this.sshClients) client.end();
       if (this.ending) this.serial.close(new Error(`the guest has ended: ${describeExit(exit)}`));
       else this.fail(exit.signal ? 'killed' : 'exited', describeExit(exit), exit);
       // Ended without a failure report: nobody needs the spilled transcript.
@@ -478,6 +500,110 @@ export class Guest implements AsyncDisposable {
     if (exitCode !== 0) throw new Error(`setting the guest clock failed: ${output.trim()}`);
   }
 
+  /**
+   * A new SSH connection to the guest (an ssh2 Client, logged in as root), for the whole
+   * ssh2 API; it closes with the guest, or with `client.end()`. Needs the SSH overlay (the
+   * default guest with `vsock: true` or `ready: 'ssh'`, or an initrd from `hyve initramfs
+   * --with-ssh`). Rejects with a GuestError (reason 'no ssh', with the transcript) when
+   * nothing answers SSH, and SshError HYVE_SSH_HOST_KEY, naming both fingerprints, when
+   * the guest's host key is not the one hyve made (`hostKeyFingerprint` overrides it).
+   */
+  async ssh(options: SshOptions = {}): Promise<Client> {
+    if (this.failure) throw this.failure;
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(30_000, 120_000);
+    let sock: Duplex;
+    try {
+      sock = await this.connect(SSH_VSOCK_PORT, { timeoutMs });
+    } catch (error) {
+      if (this.failure) throw this.failure;
+      if (!(error instanceof VsockError)) throw error;
+      throw this.errorFor('no ssh', `the guest's console is up but SSH is not: ${error.message}`);
+    }
+    return this.sshOver(sock, options, timeoutMs);
+  }
+
+  /** An SSH session on a vsock stream to the guest's port 22. */
+  private async sshOver(sock: Duplex, options: SshOptions, timeoutMs: number): Promise<Client> {
+    const identity = (await ensureSshOverlay({ cacheDir: defaultCacheDir() })).identity;
+    const expected = options.hostKeyFingerprint === undefined ? identity : { ...identity, hostKeyFingerprint: options.hostKeyFingerprint };
+    const client = await connectSsh(sock, expected, timeoutMs);
+    this.sshClients.add(client);
+    client.once('close', () => this.sshClients.delete(client));
+    return client;
+  }
+
+  /** The connection exec/spawn/upload/download share (channels run concurrently on it). */
+  private sharedSsh(): Promise<Client> {
+    if (!this.sshShared) this.shareSsh(this.ssh());
+    return this.sshShared!;
+  }
+
+  /** Makes `shared` the shared connection, until it closes or fails. */
+  private shareSsh(shared: Promise<Client>): void {
+    this.sshShared = shared;
+    shared.then(
+      (client) => client.once('close', () => this.sshShared === shared && (this.sshShared = undefined)),
+      () => this.sshShared === shared && (this.sshShared = undefined),
+    );
+  }
+
+  /**
+   * Runs `command` with the guest's /bin/sh over SSH and resolves with its stdout and
+   * stderr apart and its exit status (or the signal that ended it). Many may run at once.
+   */
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return execOn(await this.sharedSsh(), command, options);
+  }
+
+  /** Starts `command` over SSH with streaming stdin, stdout and stderr. */
+  async spawn(command: string, options: Pick<ExecOptions, 'env'> = {}): Promise<SpawnedCommand> {
+    return spawnOn(await this.sharedSsh(), command, options);
+  }
+
+  /** Copies a host file into the guest over SFTP, keeping its mode bits. */
+  async upload(localPath: string, remotePath: string): Promise<void> {
+    return uploadOn(await this.sharedSsh(), localPath, remotePath);
+  }
+
+  /** Copies a guest file to the host over SFTP, keeping its mode bits. */
+  async download(remotePath: string, localPath: string): Promise<void> {
+    return downloadOn(await this.sharedSsh(), remotePath, localPath);
+  }
+
+  /**
+   * @internal Waits until an SSH session works (logged in: the handshake and the client
+   * key's authentication passed), until `deadline`; the last failure is thrown. The
+   * session becomes the one exec() and the others share: every connection starts a
+   * server process in the guest, which an emulated guest pays for in seconds.
+   */
+  async waitForSsh(deadline: number): Promise<void> {
+    // Until something listens on port 22 (probing the port makes no error reports).
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const probe = await connectVsock(this.vsockSocket ?? '', SSH_VSOCK_PORT, { timeoutMs: Math.max(1_000, deadline - Date.now()) }).catch(
+        (error: unknown) => error as Error,
+      );
+      if (!(probe instanceof Error)) {
+        this.shareSsh(this.sshOver(probe, {}, Math.max(1_000, deadline - Date.now())));
+        break;
+      }
+      if (Date.now() + 200 >= deadline) break; // sharedSsh() below reports why
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await this.sharedSsh();
+  }
+
+  /**
+   * A byte stream to the guest's vsock `port` (bootGuest({ vsock: true })), once a guest
+   * program listening there accepted it. Rejects with VsockError: HYVE_NO_VSOCK,
+   * HYVE_VSOCK_REFUSED (nothing listens), HYVE_VSOCK_TIMEOUT.
+   */
+  async connect(port: number, options: ConnectOptions = {}): Promise<Duplex> {
+    if (this.failure) throw this.failure;
+    if (!this.vsockSocket || this.vm.exit) throw new VsockError('the guest has no vsock device (boot it with vsock: true), or the VM has ended', 'HYVE_NO_VSOCK');
+    return connectVsock(this.vsockSocket, port, options);
+  }
+
   /** Asks the guest to power off (poweroff -f on its console) and resolves with how it ended. */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<GuestExit> {
     validateShutdownOptions(options);
@@ -602,7 +728,7 @@ function resolveProfile(profile: ProfileOptions, symbols: string | undefined): P
  * both a boot and the snapshot cache's key take them from.
  */
 export async function bootFiles(
-  options: Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'onProgress' | 'signal' | 'console'>,
+  options: Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'onProgress' | 'signal' | 'console' | 'vsock' | 'ready'>,
 ): Promise<{ kernel: string; initrd: string | undefined; cmdline: string; vmlinux: string | undefined }> {
   let { kernel, initrd } = options;
   let initArgs: string | undefined;
@@ -614,6 +740,11 @@ export async function bootFiles(
     if (initrd === undefined) {
       initrd = defaults.initrd;
       initArgs = NO_ECHO_ARG; // the default /init: a console without echo, for run()
+      if (wantsVsock(options)) {
+        // With vsock the default guest also answers SSH: the overlay's init starts Dropbear first.
+        initrd = (await ensureSshInitrd(initrd, { cacheDir: defaultCacheDir() })).initrd;
+        initArgs = `${NO_ECHO_ARG} ${SSH_KERNEL_ARGS}`;
+      }
     }
   }
   const hyveArgs = options.console === 'virtio' ? HYVE_VIRTIO_CONSOLE_KERNEL_ARGS : HYVE_KERNEL_ARGS;
@@ -628,11 +759,17 @@ function consoleDevice(options: BootGuestOptions): { device: ConsoleDevice; dir:
   return { device: { console: options.console === 'virtio', ports: names.map((name) => ({ name, socket: path.join(dir, `${name}.sock`) })) }, dir };
 }
 
+/** vsock is on when asked for, and for ready: 'ssh' (SSH runs over it). */
+function wantsVsock(options: Pick<BootGuestOptions, 'vsock' | 'ready'>): boolean {
+  return options.vsock ?? options.ready === 'ssh';
+}
+
 async function resolveConfig(options: BootGuestOptions): Promise<{
   config: ChildConfig;
-  ready: WaitStrategy;
+  ready: WaitStrategy | undefined;
   forwards: ResolvedForward[];
   ports?: { device: ConsoleDevice; dir: string };
+  vsockSocket: string | undefined;
 }> {
   const { kernel, initrd, cmdline, vmlinux } = await bootFiles(options);
   const symbols = options.profile?.symbols ?? vmlinux;
@@ -647,14 +784,17 @@ async function resolveConfig(options: BootGuestOptions): Promise<{
     ...(options.profile ? { profile: resolveProfile(options.profile, symbols) } : {}),
   };
   checkNetworkOptions(options.network, options.forwardPorts);
-  const ready = toWaitStrategy(options.ready ?? DEFAULT_READY_MARKER);
+  // ready: 'ssh' waits for the default guest's marker first (SSH is tried after it), for nothing on a console of another init.
+  const consoleReady = options.ready === 'ssh' ? (options.kernel === undefined && options.initrd === undefined ? DEFAULT_READY_MARKER : undefined) : (options.ready ?? DEFAULT_READY_MARKER);
+  const ready = consoleReady === undefined ? undefined : toWaitStrategy(consoleReady);
   const forwards = await resolveForwards(options.forwardPorts);
   const nic = options.network && netDevice(options.network, forwards, options.uuid);
-  const withoutConsole = pciDevicesFor(options.disks, options.rng, nic);  // checks the disks before a directory is made
+  const withoutSockets = pciDevicesFor(options.disks, options.rng, nic);  // checks the disks before a directory is made
   const ports = consoleDevice(options);
-  const pciDevices = ports ? pciDevicesFor(options.disks, options.rng, nic, ports.device) : withoutConsole;
+  const vsockSocket = wantsVsock(options) ? newVsockSocketPath() : undefined;
+  const pciDevices = ports || vsockSocket ? pciDevicesFor(options.disks, options.rng, nic, ports?.device, vsockSocket) : withoutSockets;
   if (pciDevices) config.pciDevices = pciDevices;
-  return { config, ready, forwards, ports };
+  return { config, ready, forwards, ports, vsockSocket };
 }
 
 /**
@@ -675,21 +815,33 @@ export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> 
     }
   }
   if (options.snapshot !== undefined) return restoreGuest(options.snapshot, options);
-  const { config, ready, forwards, ports } = await resolveConfig(options);
+  const { config, ready, forwards, ports, vsockSocket } = await resolveConfig(options);
   // The clock starts once the default guest exists: building it (minutes, the first
   // time) reports its own progress and is not part of a boot.
   const startedAt = Date.now();
   const vm = new VmProcess(config);
   if (ports) void vm.exited.then(() => rmSync(ports.dir, { recursive: true, force: true }));
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
-  const guest = new Guest(vm, path.basename(config.kernel), options.failOn);
+  const guest = new Guest(vm, path.basename(config.kernel), options.failOn, vsockSocket);
   guest.setForwards(forwards);
   for (const port of ports?.device.ports ?? []) guest.portSockets.set(port.name, port.socket);
-  await untilReady(guest, vm, ready, options, options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000), startedAt);
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000);
+  await untilReady(guest, vm, ready, options, timeoutMs, startedAt);
+  if (options.ready === 'ssh') await untilSsh(guest, startedAt + timeoutMs);
   return guest;
 }
 
 /** bootGuest({ snapshot }): a new VM from a snapshot, resolved once it runs (and `ready`, if given). */
+/** Whether the snapshot in `dir` has a virtio-vsock function (at bootGuest's slot); an unreadable one says no, and its restore reports why. */
+function snapshotHasVsock(dir: string): boolean {
+  try {
+    const slot = VSOCK_SLOT.toString(16).padStart(2, '0');
+    return loadAddon().inspectSnapshot(dir).sections.includes(`device:pci-00:${slot}.0:virtio-vsock`);
+  } catch {
+    return false;
+  }
+}
+
 async function restoreGuest(snapshot: string, options: BootGuestOptions): Promise<Guest> {
   const startedAt = Date.now();
   const dir = path.resolve(snapshot);
@@ -702,10 +854,14 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   }
   checkNetworkOptions(options.network, options.forwardPorts);
   const forwards = await resolveForwards(options.forwardPorts);
+  // The snapshot names its NIC and vsock device; the restored copy gets its own NIC
+  // backend and forwards, and a vsock socket of its own.
+  const pciDevices: NonNullable<RestoreChildConfig['pciDevices']> = options.network ? [netDevice(options.network, forwards)] : [];
+  const vsockSocket = snapshotHasVsock(dir) ? newVsockSocketPath() : undefined;
+  if (vsockSocket) pciDevices.push(vsockDevice(vsockSocket));
   const config: RestoreChildConfig = {
     snapshot: dir,
-    // The snapshot names its NIC; the restored copy gets its own backend and forwards.
-    ...(options.network ? { pciDevices: [netDevice(options.network, forwards)] } : {}),
+    ...(pciDevices.length ? { pciDevices } : {}),
     verifySnapshotMemory: options.verifySnapshot ?? false,
     ...(options.profile ? { profile: resolveProfile(options.profile, options.profile.symbols) } : {}),
     expectSnapshot: {
@@ -718,11 +874,23 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   };
   const vm = new VmProcess(config);
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
-  const guest = new Guest(vm, path.basename(dir), options.failOn);
+  const guest = new Guest(vm, path.basename(dir), options.failOn, vsockSocket);
   guest.setForwards(forwards);
-  const ready = options.ready === undefined ? undefined : toWaitStrategy(options.ready);
-  await untilReady(guest, vm, ready, options, options.timeoutMs ?? defaultTimeoutMs(10_000, 60_000), startedAt);
+  const ready = options.ready === undefined || options.ready === 'ssh' ? undefined : toWaitStrategy(options.ready);
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(10_000, 60_000);
+  await untilReady(guest, vm, ready, options, timeoutMs, startedAt);
+  if (options.ready === 'ssh') await untilSsh(guest, startedAt + timeoutMs);
   return guest;
+}
+
+/** ready: 'ssh': an SSH session works before `deadline`, or the guest is killed and the last failure thrown. */
+async function untilSsh(guest: Guest, deadline: number): Promise<void> {
+  try {
+    await guest.waitForSsh(deadline);
+  } catch (error) {
+    await guest.kill();
+    throw guest.error ?? (error instanceof GuestError || error instanceof SshError ? error : guest.errorFor('no ssh', `SSH did not answer: ${(error as Error).message}`));
+  }
 }
 
 /**

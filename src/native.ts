@@ -41,7 +41,7 @@ export interface NativeRestoreConfig {
   /** Checksum the whole memory file even when its size and mtime match. */
   verifySnapshotMemory?: boolean;
   profile?: ProfileOptions;
-  /** Arguments for the snapshot's PCI functions (a snapshot holds only their emulations), e.g. a NIC's port forwards. */
+  /** Arguments for the snapshot's PCI functions (a snapshot holds only their emulations), e.g. a NIC's port forwards, a vsock socket path. */
   pciDevices?: { slot: number; function?: number; emulation: string; args?: string }[];
   onConsole?: (port: number, data: Buffer) => void;
   onLog?: (line: string) => void;

@@ -64,6 +64,7 @@ export async function snapshotKey(options: EnsureSnapshotOptions = {}): Promise<
     uuid: options.uuid?.toLowerCase(),
     ...(options.rng ? { rng: true } : {}),
     ...(options.network ? { network: options.network } : {}),
+    ...(options.vsock ? { vsock: true } : {}),
     ready: typeof ready === 'string' ? ready : ready instanceof RegExp ? `/${ready.source}/${ready.flags}` : ready.describe(),
   };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 20);

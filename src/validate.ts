@@ -33,6 +33,7 @@ export const BOOT_GUEST_OPTION_NAMES = [
   'forwardPorts',
   'console',
   'ports',
+  'vsock',
 ] as const;
 
 /** The fields of one entry of bootGuest()'s `disks` option. */
@@ -205,6 +206,7 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
       new Set(v).size === v.length &&
       v.every((name) => typeof name === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(name)),
   },
+  vsock: isBoolean,
 };
 
 const MACHINE_RULES: Record<(typeof MACHINE_OPTION_NAMES)[number], Rule> = {

@@ -60,11 +60,12 @@ describe('seccomp filters', () => {
         { slot: 31, emulation: 'lpc' },
         { slot: 3, emulation: 'virtio-rnd' },
         { slot: 4, emulation: 'virtio-blk', args: disk },
+        { slot: 30, emulation: 'virtio-vsock', args: path.join(dir, 'vsock.sock') },
       ],
       profile: { file: path.join(dir, 'profile.folded') },
     });
     try {
-      const expected = ['hyve-halt-watch', 'hyve-hpet', 'hyve-profiler', 'hyve-rtc', 'hyve-vcpu', 'hyve-vcpu', 'hyve-virtio-blk', 'hyve-virtio-rng'];
+      const expected = ['hyve-halt-watch', 'hyve-hpet', 'hyve-profiler', 'hyve-rtc', 'hyve-vcpu', 'hyve-vcpu', 'hyve-virtio-blk', 'hyve-virtio-rng', 'hyve-virtio-vso'];
       // Each thread names and confines itself when it first runs, which on a loaded host can
       // come after the guest's prompt: wait (bounded) until all of them have.
       let threads = threadsOf(vm.pid!);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -89,6 +90,8 @@ void allow(scmp_filter_ctx ctx, std::string_view role, std::string_view calls) {
     if (name.empty()) continue;
     bool anyIoctl = name == "any-ioctl";  // not only KVM's (seccomp_filters.cc: slirp, sanitizer builds)
     if (anyIoctl) name = "ioctl";
+    bool unixSocket = name == "unix-socket";  // socket(AF_UNIX, ...) only
+    if (unixSocket) name = "socket";
     int nr = seccomp_syscall_resolve_name(name.c_str());
     if (nr == __NR_SCMP_ERROR) {
       throw Error(ErrorCode::Internal, "seccomp allowlist of '" + std::string(role) + "' names an unknown system call: " + name);
@@ -97,6 +100,9 @@ void allow(scmp_filter_ctx ctx, std::string_view role, std::string_view calls) {
     if (name == "ioctl" && !anyIoctl) {
       // KVM's ioctls only: their type byte (bits 8-15 of the request) is KVMIO, 0xae.
       rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0xae00));
+    } else if (unixSocket) {
+      // vsock's host side opens UNIX sockets and nothing else.
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ~0u, AF_UNIX));
     } else if (name == "mmap" || name == "mprotect") {
       rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
     } else {

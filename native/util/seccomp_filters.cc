@@ -63,6 +63,9 @@ constexpr std::array kRoles = {
          "poll ppoll read readv writev recvfrom sendto recvmsg sendmsg socket connect bind listen accept accept4 "
          "getsockname getpeername setsockopt getsockopt shutdown close fcntl any-ioctl open openat stat fstat "
          "newfstatat lseek getrandom"},
+    // vsock's host side through an epoll set: accepts clients, connects to <socket>_P for
+    // the guest (UNIX sockets only), moves bytes, closes.
+    Role{"virtio-vsock", "poll ppoll read ioctl epoll_wait epoll_pwait epoll_ctl unix-socket connect accept4 recvfrom sendto sendmsg readv shutdown close"},
 };
 
 // ASan's allocator maps and unmaps its own memory and reads /proc/self/maps on errors;

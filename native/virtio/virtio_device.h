@@ -21,6 +21,7 @@ constexpr uint16_t kDeviceNet = 1;
 constexpr uint16_t kDeviceBlock = 2;
 constexpr uint16_t kDeviceConsole = 3;
 constexpr uint16_t kDeviceEntropy = 4;
+constexpr uint16_t kDeviceVsock = 19;
 
 // The queues as a device that moves buffers itself sees them (VirtioDevice::service()).
 class QueueIo {
@@ -89,7 +90,9 @@ class VirtioDevice {
   // handle() when such a queue is kicked, and whenever eventFd() is readable.
   virtual bool ownsQueues() const { return false; }
   // An fd that is readable when the device has work of its own (frames arrived), or -1
-  // when it wants no such wake-up now (no receive buffers to put frames in).
+  // when it wants no such wake-up now (no receive buffers to put frames in). A device
+  // that does not own its queues may have one too (vsock's host sockets): its service()
+  // then takes the news and kicks the queues that can go on, which handle() serves.
   virtual int eventFd() const { return -1; }
   // Moves what it can; returns true when it stopped early with more to do (the worker
   // calls it again after the other queues had a turn).

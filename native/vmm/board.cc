@@ -21,12 +21,14 @@
 #include "virtio/console/virtio_console.h"
 #include "virtio/rng/virtio_rng.h"
 #include "virtio/virtio_pci.h"
+#include "virtio/vsock/virtio_vsock.h"
 
 #include <sys/random.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 
 namespace hyve {
 
@@ -229,6 +231,24 @@ std::unique_ptr<PciDevice> virtioConsole(const PciDeviceSpec& spec, const BoardC
   return virtioPci(std::make_unique<virtio::VirtioConsole>(std::move(config)), context);
 }
 
+// "socket-path[,cid=N]": the host's UNIX socket (Firecracker's hybrid vsock) and the
+// guest's CID (default 3).
+std::unique_ptr<PciDevice> virtioVsock(const PciDeviceSpec& spec, const BoardContext& context) {
+  size_t comma = spec.args.find(',');
+  std::string path = spec.args.substr(0, comma);
+  if (path.empty()) throw Error(ErrorCode::BadConfig, "virtio-vsock needs a socket path: -s N,virtio-vsock,path[,cid=N]");
+  uint64_t cid = 3;
+  if (comma != std::string::npos) {
+    std::string option = spec.args.substr(comma + 1);
+    char* end = nullptr;
+    if (option.rfind("cid=", 0) == 0) cid = std::strtoull(option.c_str() + 4, &end, 10);
+    if (!end || *end != '\0' || end == option.c_str() + 4) {
+      throw Error(ErrorCode::BadConfig, "virtio-vsock option '" + option + "' is not cid=N");
+    }
+  }
+  return virtioPci(std::make_unique<virtio::VirtioVsock>(path, cid), context);
+}
+
 constexpr PciEmulation kPciEmulations[] = {
     {"hostbridge", withoutArguments<HostBridge>},
     {"lpc", withoutArguments<LpcBridge>},
@@ -239,6 +259,7 @@ constexpr PciEmulation kPciEmulations[] = {
     {"virtio-net", virtioNet},
     {"virtio-tap", virtioTap},
     {"virtio-console", virtioConsole},
+    {"virtio-vsock", virtioVsock},
 };
 
 const PciEmulation& pciEmulation(const std::string& name) {

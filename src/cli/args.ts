@@ -94,6 +94,7 @@ export const KNOWN_EMULATIONS = [
   'virtio-rnd',
   'virtio-console',
   'virtio-sock',
+  'virtio-vsock',
   'virtio-9p',
   'virtio-ipc',
   'ahci',

@@ -1,6 +1,7 @@
 /**
  * The `hyve` command: xhyve's command line, run in the foreground with the console on the
- * terminal; `hyve fixtures` builds the default guest; `hyve profile-report` summarizes a profile. Exit status as hyperkit documents it:
+ * terminal; `hyve fixtures` builds the default guest; `hyve profile-report` summarizes a profile;
+ * `hyve initramfs --with-ssh` appends the SSH overlay to an initrd. Exit status as hyperkit documents it:
  * 0 poweroff or halt, 1 error, 2 reboot, 3 triple fault.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import { Console } from './console.js';
 import { flag, usageText } from './flags.js';
 import { macAddresses, toBootOptions, toVmConfig } from './options.js';
 import { profileReport } from './profile-report.js';
+import { appendSshOverlay, SSH_KERNEL_ARGS } from '../fixtures/ssh-overlay.js';
 
 const fixturesUsage = `usage: hyve fixtures [--debian-kernel]
   fixtures          build the default guest (kernel + initramfs) into ${defaultCacheDir()}
@@ -44,6 +46,28 @@ async function fixtures(rest: string[]): Promise<number> {
     // Build errors start with 'hyve:' and end with the failing command's last output lines.
     const { message } = error as Error;
     process.stderr.write(`${message.startsWith('hyve:') ? '' : 'hyve fixtures: '}${message}\n`);
+    return 1;
+  }
+}
+
+const initramfsUsage = 'usage: hyve initramfs --with-ssh IN.cpio[.gz] OUT.cpio';
+
+/**
+ * `hyve initramfs --with-ssh in out`: `in` with hyve's SSH overlay appended, so a guest
+ * booted from it (with `rdinit=/hyve/init`, SSH_KERNEL_ARGS) answers guest.exec() over vsock.
+ */
+async function initramfs(rest: string[]): Promise<number> {
+  const files = rest.filter((a) => a !== '--with-ssh');
+  if (!rest.includes('--with-ssh') || files.length !== 2 || files.some((f) => f.startsWith('-'))) {
+    console.error(initramfsUsage);
+    return 1;
+  }
+  try {
+    const identity = await appendSshOverlay(files[0]!, files[1]!, { cacheDir: defaultCacheDir() });
+    console.log(`${files[1]}: boot it with the kernel argument ${SSH_KERNEL_ARGS}; SSH host key ${identity.hostKeyFingerprint}`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`hyve initramfs: ${(error as Error).message}\n`);
     return 1;
   }
 }
@@ -154,6 +178,7 @@ async function run(args: HyveArgs): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'fixtures') return fixtures(argv.slice(1));
   if (argv[0] === 'profile-report') return profileReport(argv.slice(1));
+  if (argv[0] === 'initramfs') return initramfs(argv.slice(1));
   try {
     const args = parseArgs(argv);
     if (args.help) {

@@ -101,6 +101,10 @@ export function unsupported(args: HyveArgs): NotImplementedError | null {
       if (!device.conf) problems.push(`-s ${device.text}: virtio-console needs ports: -s N,virtio-console[,console][,name=/socket/path...]`);
       continue;
     }
+    if (device.emulation === 'virtio-vsock') {
+      if (!device.conf) problems.push(`-s ${device.text}: virtio-vsock needs a socket path: -s N,virtio-vsock,socket-path[,cid=N]`);
+      continue;
+    }
     const hint =
       device.emulation === 'uart'
         ? ' (COM1 and COM2 are on the LPC bridge: use -l com1,... instead)'
@@ -151,9 +155,9 @@ function networkOf(args: HyveArgs): Pick<BootGuestOptions, 'network' | 'forwardP
   return { network: 'user', ...(forwardPorts.length ? { forwardPorts } : {}) };
 }
 
-/** An emulation's arguments with the host paths in them resolved against `cwd`. */
+/** An emulation's arguments with the host paths in them (a disk image, vsock's socket) resolved against `cwd`. */
 function argsOf(emulation: string, conf: string, cwd: string): string {
-  if (DISK_INTERFACES[emulation]) {
+  if (DISK_INTERFACES[emulation] || emulation === 'virtio-vsock') {
     const [file = '', ...options] = conf.split(',');
     return [path.resolve(cwd, file), ...options].join(',');
   }
