@@ -11,7 +11,9 @@
     "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Werror", "-fexceptions", "-mcx16", "-fPIC"],
     "conditions": [
       ["sanitize==1", {
-        "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"],
+        # -O1 comes after node-gyp's -O3 and wins: ASan's recommended level, and instrumented
+        # code at -O3 was most of the sanitized suite's time on 2 cores (about 7 minutes).
+        "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-O1"],
         "ldflags": ["-fsanitize=address,undefined"]
       }]
     ]
