@@ -31,6 +31,7 @@ export {
 } from './validate.js';
 export { SerialConsole, SerialTimeoutError, type SerialConsoleOptions, type WaitOptions } from './serial.js';
 export { VmProcess, VmStartError, SnapshotError, type VmExit } from './vm-process.js';
+export { HyveError } from './errors.js';
 export type { ExitOutcome, VmStats, KernelInfo, SnapshotReport, SnapshotHeader } from './native.js';
 export {
   ensureDefaultGuest,

@@ -8,6 +8,7 @@ import { chmod, stat } from 'node:fs/promises';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import { HyveError } from './errors.js';
 import { shellQuote } from './cli/options.js';
 import { sshFingerprint, SSH_VSOCK_PORT, type SshIdentity } from './fixtures/ssh-overlay.js';
 
@@ -15,14 +16,8 @@ import { sshFingerprint, SSH_VSOCK_PORT, type SshIdentity } from './fixtures/ssh
 export type SshErrorCode = 'HYVE_SSH_HOST_KEY' | 'HYVE_SSH_TIMEOUT' | 'HYVE_SSH';
 
 /** An SSH handshake or command failed; `code` says why. A guest without an SSH server is a GuestError instead. */
-export class SshError extends Error {
+export class SshError extends HyveError<SshErrorCode> {
   override readonly name = 'SshError';
-  constructor(
-    message: string,
-    readonly code: SshErrorCode,
-  ) {
-    super(message);
-  }
 }
 
 /** Options of `guest.ssh()`. */

@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HyveError } from './errors.js';
 import type { ExitOutcome, SnapshotReport, VmStats } from './native.js';
 import type { ChildConfig, ChildMessage, ParentMessage, RestoreChildConfig } from './protocol.js';
 
@@ -27,26 +28,14 @@ export interface VmExit {
 }
 
 /** An error the VMM reported before the guest could run (bad kernel, no /dev/kvm, ...). */
-export class VmStartError extends Error {
-  constructor(
-    message: string,
-    /** A stable code such as HYVE_BAD_KERNEL, HYVE_NO_KVM, HYVE_MEMORY. */
-    readonly code: string,
-  ) {
-    super(message);
-    this.name = 'VmStartError';
-  }
+export class VmStartError extends HyveError {
+  /** `code` is a stable code such as HYVE_BAD_KERNEL, HYVE_NO_KVM, HYVE_MEMORY. */
+  override readonly name = 'VmStartError';
 }
 
 /** A snapshot could not be taken or restored. `code` is e.g. HYVE_BAD_SNAPSHOT, HYVE_INTERNAL. */
-export class SnapshotError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-    this.name = 'SnapshotError';
-  }
+export class SnapshotError extends HyveError {
+  override readonly name = 'SnapshotError';
 }
 
 interface VmProcessEvents {

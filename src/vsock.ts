@@ -7,19 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { HyveError } from './errors.js';
 
 /** Why `guest.connect()` has no stream. */
 export type VsockErrorCode = 'HYVE_NO_VSOCK' | 'HYVE_VSOCK_REFUSED' | 'HYVE_VSOCK_TIMEOUT';
 
 /** `guest.connect(port)` failed; `code` says why (docs/errors.md). */
-export class VsockError extends Error {
+export class VsockError extends HyveError<VsockErrorCode> {
   override readonly name = 'VsockError';
-  constructor(
-    message: string,
-    readonly code: VsockErrorCode,
-  ) {
-    super(message);
-  }
 }
 
 /** Options of `guest.connect()`. */

@@ -15,6 +15,7 @@ import {
   inspectSnapshot,
   parseMemoryMiB,
   startVm,
+  HyveError,
   SnapshotError,
   VmStartError,
   Wait,
@@ -50,6 +51,8 @@ async function badConfig(fn: () => unknown, message: RegExp): Promise<void> {
     error = e;
   }
   expect(error, `expected ${message} to be thrown`).toBeInstanceOf(VmStartError);
+  expect(error).toBeInstanceOf(HyveError);
+  expect((error as VmStartError).name).toBe('VmStartError');
   expect((error as VmStartError).code).toBe('HYVE_BAD_CONFIG');
   expect((error as Error).message).toMatch(message);
 }
