@@ -125,6 +125,9 @@ class Vcpu {
   virtual void setCpuid(std::span<const CpuidEntry> entries) = 0;
   virtual std::vector<Msr> msrs(std::span<const uint32_t> indices) const = 0;
   virtual void setMsrs(std::span<const Msr> msrs) = 0;
+  // XCR0, the state components XSAVE manages and AVX-class instructions may use, as the
+  // guest would set it with XSETBV. Must be allowed by the CPUID given to setCpuid().
+  virtual void setXcr0(uint64_t value) = 0;
   virtual void injectException(const ExceptionInjection& exception) = 0;
   // Guest-virtual to guest-physical translation with the vCPU's current page tables.
   virtual std::optional<uint64_t> translate(uint64_t guestVirtual) const = 0;

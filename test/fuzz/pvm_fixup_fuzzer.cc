@@ -11,6 +11,7 @@
 #include "hv/hypervisor.h"
 #include "pvm/instruction_fixup.h"
 #include "util/error.h"
+#include "../native/fake_vcpu.h"
 
 #include <cstdint>
 #include <cstring>
@@ -43,51 +44,8 @@ class Input {
   size_t offset_ = 0;
 };
 
-// Only what a fixup uses: registers, special registers, MSRs, exceptions, translation.
-class FakeVcpu final : public hv::Vcpu {
- public:
-  hv::Registers regs{};
-  hv::SpecialRegisters sregs{};
-  std::map<uint32_t, uint64_t> msrValues;
-  bool translates = true;
-  uint64_t translateMask = kRam - 1;
-
-  uint32_t id() const override { return 0; }
-  hv::VcpuExit run() override { return {}; }
-  void requestStop() override {}
-  void bindToCurrentThread() override {}
-  void kick() override {}
-  hv::Registers registers() const override { return regs; }
-  void setRegisters(const hv::Registers& r) override { regs = r; }
-  hv::SpecialRegisters specialRegisters() const override { return sregs; }
-  void setSpecialRegisters(const hv::SpecialRegisters& s) override { sregs = s; }
-  void setCpuid(std::span<const hv::CpuidEntry>) override {}
-  std::vector<hv::Msr> msrs(std::span<const uint32_t> indices) const override {
-    std::vector<hv::Msr> out;
-    for (uint32_t index : indices) {
-      auto it = msrValues.find(index);
-      out.push_back({index, it == msrValues.end() ? 0 : it->second});
-    }
-    return out;
-  }
-  void setMsrs(std::span<const hv::Msr> values) override {
-    for (const auto& m : values) msrValues[m.index] = m.value;
-  }
-  void injectException(const hv::ExceptionInjection&) override {}
-  // Identity-mapped within (a mask of) RAM, like a kernel's direct map; or no mapping.
-  std::optional<uint64_t> translate(uint64_t guestVirtual) const override {
-    if (!translates) return std::nullopt;
-    return guestVirtual & translateMask;
-  }
-  void applyFirmwareDefaults() override {}
-  bool waitsOnOtherVcpus() const override { return false; }
-  void setBreakpoints(std::span<const uint64_t>) override {}
-  void saveState(snapshot::StateWriter&) const override {}
-  void restoreState(snapshot::StateReader&, std::chrono::nanoseconds) override {}
-};
-
 // The CPU modes a guest can be in when PVM gives up, by CS/CR0/EFER.
-void setMode(FakeVcpu& vcpu, uint8_t mode, uint8_t cpl, uint8_t segmentBits) {
+void setMode(test::FakeVcpu& vcpu, uint8_t mode, uint8_t cpl, uint8_t segmentBits) {
   uint8_t dpl = cpl & 3;
   bool longMode = false;
   bool db = true;
@@ -132,7 +90,8 @@ void setMode(FakeVcpu& vcpu, uint8_t mode, uint8_t cpl, uint8_t segmentBits) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t length) {
   static GuestMemory memory(kRam);
   Input in(data, length);
-  FakeVcpu vcpu;
+  test::FakeVcpu vcpu;
+  vcpu.translateMask = kRam - 1;
   vcpu.regs = in.take<hv::Registers>();
   uint8_t mode = in.take<uint8_t>();
   uint8_t cpl = in.take<uint8_t>();

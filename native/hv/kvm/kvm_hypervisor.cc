@@ -381,6 +381,14 @@ std::vector<Msr> KvmVcpu::msrs(std::span<const uint32_t> indices) const {
   return out;
 }
 
+void KvmVcpu::setXcr0(uint64_t value) {
+  kvm_xcrs xcrs{};
+  xcrs.nr_xcrs = 1;
+  xcrs.xcrs[0].xcr = 0;
+  xcrs.xcrs[0].value = value;
+  checkedIoctl(fd_.get(), KVM_SET_XCRS, "SET_XCRS", &xcrs);
+}
+
 void KvmVcpu::setMsrs(std::span<const Msr> msrs) {
   std::vector<uint8_t> buffer(sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry));
   auto* list = reinterpret_cast<kvm_msrs*>(buffer.data());

@@ -64,6 +64,7 @@ class KvmVcpu final : public Vcpu {
   void setCpuid(std::span<const CpuidEntry> entries) override;
   std::vector<Msr> msrs(std::span<const uint32_t> indices) const override;
   void setMsrs(std::span<const Msr> msrs) override;
+  void setXcr0(uint64_t value) override;
   void injectException(const ExceptionInjection& exception) override;
   std::optional<uint64_t> translate(uint64_t guestVirtual) const override;
   void applyFirmwareDefaults() override;
