@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hyve::hv {
@@ -23,8 +24,9 @@ struct QuirkResult {
 class VcpuQuirks {
  public:
   virtual ~VcpuQuirks() = default;
-  // After every run(), before its exit is handled.
-  virtual void afterRun(Vcpu&) {}
+  // After every run(), before its exit is handled. Returns an exit-statistics key to
+  // count (e.g. "pvm:xstate-pin"), or an empty view for nothing worth counting.
+  virtual std::string_view afterRun(Vcpu&) { return {}; }
   // For an EmulationFailure exit.
   virtual QuirkResult onEmulationFailure(Vcpu&, const VcpuExit&) { return {}; }
 };

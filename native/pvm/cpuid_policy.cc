@@ -43,8 +43,9 @@ constexpr HiddenFeature kHiddenFeatures[] = {
     {1, 0, Reg::Ecx, 20, "sse4_2", true, "crc32 fails emulation (crc32c for ext4/btrfs checksums)"},
     {1, 0, Reg::Ecx, 23, "popcnt", true, "popcnt fails emulation (hweight)"},
     {1, 0, Reg::Ecx, 25, "aes", true, "aesenc fails emulation (AES-NI)"},
-    {1, 0, Reg::Ecx, 26, "xsave", false, "xsave/xrstor/xgetbv fail emulation (noxsave clears it)"},
-    {1, 0, Reg::Ecx, 27, "osxsave", false, "mirrors CR4.OSXSAVE; XSAVE is hidden"},
+    // XSAVE itself stays in KVM's table: KVM refuses CR4.OSXSAVE without it, and
+    // UserXstatePin needs that bit. xsave/xrstor/xgetbv fail emulation, so `noxsave`
+    // (below) keeps the kernel off them.
     {1, 0, Reg::Ecx, 28, "avx", false, "needs XSAVE; vmovdqu ymm fails emulation"},
     {1, 0, Reg::Ecx, 29, "f16c", false, "AVX family; needs XSAVE"},
     {7, 0, Reg::Ebx, 0, "fsgsbase", true, "with it, paranoid entry (NMI, #DB, #MC) runs lsl, which fails emulation"},
@@ -99,6 +100,7 @@ constexpr HiddenFeature kHiddenFeatures[] = {
 };
 
 constexpr uint32_t kXsaveLeaf = 0xd;
+constexpr uint32_t kLegacyXsaveAreaBytes = 512 + 64;  // FXSAVE image plus the XSAVE header
 
 uint32_t& reg(hv::CpuidEntry& entry, Reg which) {
   switch (which) {
@@ -193,8 +195,12 @@ std::string clearcpuidArgument(const std::vector<std::string>& tokens) {
 void applyPvmCpuidPolicy(std::vector<hv::CpuidEntry>& entries) {
   for (auto& entry : entries) {
     if (entry.function == kXsaveLeaf) {
-      // XSAVE is hidden, so no state components exist.
-      entry.eax = entry.ebx = entry.ecx = entry.edx = 0;
+      // The kernel never sees XSAVE, but KVM derives the XCR0 values it accepts from this
+      // leaf, and user mode must run with XCR0 = x87|SSE (see pinUserXcr0): exactly the
+      // legacy area and the header, nothing compacted or supervisor.
+      entry.eax = entry.index == 0 ? kUserXcr0 : 0;
+      entry.ebx = entry.ecx = entry.index == 0 ? kLegacyXsaveAreaBytes : 0;
+      entry.edx = 0;
       continue;
     }
     for (const auto& feature : kHiddenFeatures) {

@@ -7,13 +7,18 @@
 
 #include "hv/hypervisor.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace hyve::pvm {
 
+// XCR0 while a PVM guest runs: x87 and SSE, the state a kernel without XSAVE switches
+// between tasks (see user_xstate.h).
+constexpr uint64_t kUserXcr0 = 0x3;
+
 // Clears, in place, the CPUID bits of features whose instructions the emulator cannot run
-// but the kernel would use in kernel mode, and zeroes leaf 0xd (no XSAVE state).
+// but the kernel would use in kernel mode, and limits leaf 0xd to the x87 and SSE state.
 void applyPvmCpuidPolicy(std::vector<hv::CpuidEntry>& entries);
 
 // Kernel arguments to add for a PVM guest, leaving out those the user already gave

@@ -3,6 +3,7 @@
 #include "pvm/cpuid_policy.h"
 #include "pvm/instruction_fixup.h"
 #include "pvm/syscall_bridge.h"
+#include "pvm/user_xstate.h"
 
 namespace hyve::pvm {
 
@@ -12,13 +13,14 @@ class PvmVcpuQuirks final : public hv::VcpuQuirks {
  public:
   PvmVcpuQuirks(const GuestMemory& memory, SyscallBridge& bridge) : fixup_(memory), bridge_(bridge) {}
 
-  void afterRun(hv::Vcpu& vcpu) override {
+  std::string_view afterRun(hv::Vcpu& vcpu) override {
     // The bridge's trap must be in place before the guest's first user-mode syscall and
     // survive the kernel's own text patching; a periodic look is cheap.
     if (exitsUntilWatch_-- == 0) {
       bridge_.watch(vcpu);
       exitsUntilWatch_ = 64;
     }
+    return xstate_.afterRun(vcpu);
   }
 
   hv::QuirkResult onEmulationFailure(hv::Vcpu& vcpu, const hv::VcpuExit& exit) override {
@@ -31,6 +33,7 @@ class PvmVcpuQuirks final : public hv::VcpuQuirks {
 
  private:
   InstructionFixup fixup_;
+  UserXstatePin xstate_;
   SyscallBridge& bridge_;
   uint32_t exitsUntilWatch_ = 0;
 };

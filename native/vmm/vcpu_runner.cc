@@ -58,7 +58,7 @@ void Machine::runVcpu(VcpuRunner& runner) {
       }
       hv::VcpuExit exit = vcpu.run();
       complete = exit.kind == hv::VcpuExit::Kind::Interrupted;
-      runner.quirks->afterRun(vcpu);
+      if (std::string_view key = runner.quirks->afterRun(vcpu); !key.empty()) runner.count(std::string(key));
       if (runner.profile) runner.profile->sampleIfRequested(vcpu, *memory_);
       using Kind = hv::VcpuExit::Kind;
       switch (exit.kind) {

@@ -377,6 +377,115 @@ static void part_yield(int rounds) {
   close(p[0]); close(p[1]); close(q[0]); close(q[1]);
 }
 
+/* ---- vector registers across task switches -------------------------------------------
+ * glibc picks AVX/AVX-512 string functions from CPUID and XGETBV, so whatever those two
+ * say is usable must survive one process blocking while another uses the same registers.
+ * On a PVM host both instructions run natively in guest user mode: they report the
+ * host's AVX-512 even when the guest kernel context-switches only x87/SSE state. */
+static uint64_t xcr0_if_enabled(void) {
+  uint32_t a, b, c, d;
+  __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+  if (!(c & (1u << 27))) return 0;  /* OSXSAVE: the OS enabled XGETBV */
+  __asm__ volatile("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
+  return ((uint64_t)d << 32) | a;
+}
+
+#define LOAD_YMM(n) "vmovdqu " #n "*32(%[in]), %%ymm" #n "\n"
+#define STORE_YMM(n) "vmovdqu %%ymm" #n ", " #n "*32(%[out])\n"
+#define LOAD_ZMM(n, i) "vmovdqu64 " #i "*64+512(%[in]), %%zmm" #n "\n"
+#define STORE_ZMM(n, i) "vmovdqu64 %%zmm" #n ", " #i "*64+512(%[out])\n"
+
+/* Load ymm0-15 (and zmm16-31) from in, block in read(fd, 1 byte), store them to out. */
+#define VECTOR_READ_OPERANDS                                                                \
+  : "=a"(ret)                                                                               \
+  : "a"((long)SYS_read), "D"((long)fd), "S"(&byte), "d"(1L), [in] "r"(in), [out] "r"(out) \
+  : "rcx", "r11", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
+    "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+#define LOAD_YMM_ALL LOAD_YMM(0) LOAD_YMM(1) LOAD_YMM(2) LOAD_YMM(3) LOAD_YMM(4) LOAD_YMM(5) LOAD_YMM(6) LOAD_YMM(7) \
+  LOAD_YMM(8) LOAD_YMM(9) LOAD_YMM(10) LOAD_YMM(11) LOAD_YMM(12) LOAD_YMM(13) LOAD_YMM(14) LOAD_YMM(15)
+#define STORE_YMM_ALL STORE_YMM(0) STORE_YMM(1) STORE_YMM(2) STORE_YMM(3) STORE_YMM(4) STORE_YMM(5) STORE_YMM(6) \
+  STORE_YMM(7) STORE_YMM(8) STORE_YMM(9) STORE_YMM(10) STORE_YMM(11) STORE_YMM(12) STORE_YMM(13) STORE_YMM(14) STORE_YMM(15)
+
+static __attribute__((noinline)) long vector_read_ymm(int fd, const unsigned char *in, unsigned char *out) {
+  long ret;
+  char byte;
+  __asm__ volatile(LOAD_YMM_ALL "syscall\n" STORE_YMM_ALL "vzeroupper\n" VECTOR_READ_OPERANDS);
+  return ret;
+}
+
+static __attribute__((noinline, target("avx512f"))) long vector_read_zmm(int fd, const unsigned char *in,
+                                                                        unsigned char *out) {
+  long ret;
+  char byte;
+  __asm__ volatile(LOAD_YMM_ALL
+                   LOAD_ZMM(16, 0) LOAD_ZMM(17, 1) LOAD_ZMM(18, 2) LOAD_ZMM(19, 3) LOAD_ZMM(20, 4) LOAD_ZMM(21, 5)
+                   LOAD_ZMM(22, 6) LOAD_ZMM(23, 7) LOAD_ZMM(24, 8) LOAD_ZMM(25, 9) LOAD_ZMM(26, 10) LOAD_ZMM(27, 11)
+                   LOAD_ZMM(28, 12) LOAD_ZMM(29, 13) LOAD_ZMM(30, 14) LOAD_ZMM(31, 15)
+                   "syscall\n"
+                   STORE_YMM_ALL
+                   STORE_ZMM(16, 0) STORE_ZMM(17, 1) STORE_ZMM(18, 2) STORE_ZMM(19, 3) STORE_ZMM(20, 4) STORE_ZMM(21, 5)
+                   STORE_ZMM(22, 6) STORE_ZMM(23, 7) STORE_ZMM(24, 8) STORE_ZMM(25, 9) STORE_ZMM(26, 10) STORE_ZMM(27, 11)
+                   STORE_ZMM(28, 12) STORE_ZMM(29, 13) STORE_ZMM(30, 14) STORE_ZMM(31, 15)
+                   "vzeroupper\n"
+                   VECTOR_READ_OPERANDS, "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
+                   "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+  return ret;
+}
+
+static long vector_read(int fd, int zmm, const unsigned char *in, unsigned char *out) {
+  return zmm ? vector_read_zmm(fd, in, out) : vector_read_ymm(fd, in, out);
+}
+
+/* One side of the ping-pong: returns how many rounds came back different, or -1. */
+static int vector_side(int rfd, int wfd, int zmm, unsigned seed, int rounds, int writes_first, char *why, size_t whylen) {
+  unsigned char in[512 + 1024], out[512 + 1024];
+  size_t size = zmm ? sizeof in : 512;
+  int bad = 0;
+  for (int r = 0; r < rounds; r++) {
+    for (size_t i = 0; i < size; i++) in[i] = (unsigned char)(seed * 131 + (unsigned)r * 7 + i * 13);
+    char token = 'v';
+    if (writes_first && write(wfd, &token, 1) != 1) return -1;
+    if (vector_read(rfd, zmm, in, out) != 1) return -1;
+    if (memcmp(in, out, size) != 0) {
+      size_t first = 0;
+      while (in[first] == out[first]) first++;
+      if (!bad) snprintf(why, whylen, "round %d: byte %zu (%s%zu) is %#x, want %#x", r, first,
+                         first < 512 ? "ymm" : "zmm", first < 512 ? first / 32 : 16 + (first - 512) / 64,
+                         out[first], in[first]);
+      bad++;
+    }
+    if (!writes_first && write(wfd, &token, 1) != 1) return -1;
+  }
+  return bad;
+}
+
+static void part_vector(int rounds) {
+  uint64_t xcr0 = xcr0_if_enabled();
+  int ymm = (xcr0 & 0x6) == 0x6, zmm = ymm && (xcr0 & 0xe0) == 0xe0;
+  if (!ymm) {
+    report("vector", 1, "AVX state not enabled (xcr0 %#llx): nothing beyond xmm to check", (unsigned long long)xcr0);
+    return;
+  }
+  int p[2], q[2], w[2];
+  if (pipe(p) || pipe(q) || pipe(w)) { report("vector", 0, "pipe"); return; }
+  pid_t pid = fork();
+  char why[200] = "";
+  if (pid == 0) {
+    int bad = vector_side(p[0], q[1], zmm, 2, rounds, 0, why, sizeof why);
+    write_all(w[1], why, sizeof why);
+    _exit(bad ? 1 : 0);
+  }
+  int bad = vector_side(q[0], p[1], zmm, 1, rounds, 1, why, sizeof why);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  char childWhy[200] = "";
+  if (read(w[0], childWhy, sizeof childWhy) < 0) childWhy[0] = 0;
+  report("vector", bad == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "xcr0 %#llx, %s, %d rounds each%s%s%s%s",
+         (unsigned long long)xcr0, zmm ? "ymm0-15 and zmm16-31" : "ymm0-15", rounds, why[0] ? "; " : "", why,
+         childWhy[0] ? "; child: " : "", childWhy);
+  close(p[0]); close(p[1]); close(q[0]); close(q[1]); close(w[0]); close(w[1]);
+}
+
 int main(int argc, char **argv) {
   int scale = argc > 1 ? atoi(argv[1]) : 1;
   if (scale < 1) scale = 1;
@@ -391,6 +500,7 @@ int main(int argc, char **argv) {
   part_sigpipe();
   part_arch_prctl(200 * scale);
   part_yield(2000 * scale);
+  part_vector(500 * scale);
   printf("torture: summary %d passed, %d failed\n", passes, failures);
   return failures ? 1 : 0;
 }
