@@ -35,7 +35,7 @@ export interface CachedSnapshot {
 }
 
 /** native/snapshot/snapshot_file.h's kFormatVersion: a build with another format cannot restore the entry. */
-const SNAPSHOT_FORMAT = 3;
+const SNAPSHOT_FORMAT = 4;
 
 function hyveVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;

@@ -14,7 +14,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { GuestError, SshError, VsockError } from 'hyve';
 import { guestTest } from 'hyve/vitest';
-import { hostIsPvm } from '../src/host.js';
 
 const bootTimeout = 1_200_000;
 // A loaded PVM host can take more than the default 300 s to boot (timeouts are not speed checks).
@@ -66,12 +65,11 @@ test(
   bootTimeout,
 );
 
-// Not on a PVM host until issue 14 is fixed: guest processes there get registers corrupted
-// around blocking syscalls, and what Dropbear and sftp-server write after the SSH MAC check
-// came out wrong there (3 of 3 uploads, 64 KiB to 512 KiB; the wire is intact: the MAC
-// holds). On hardware KVM, where none of that code runs, the check applies.
-test.skipIf(hostIsPvm())(
-  'SFTP both ways keeps bytes and mode bits (skipped on PVM hosts: issue 14)',
+// On PVM hosts this once failed 3 of 3 times (64 KiB to 512 KiB) with the wire intact:
+// Dropbear's and sftp-server's AVX copies corrupted each other's registers across task
+// switches, until hyve pinned XCR0 = x87|SSE for guest user mode (native/pvm/user_xstate.h).
+test(
+  'SFTP both ways keeps bytes and mode bits',
   async ({ guest }) => {
     // Two SFTP write and read requests each way, byte-exact by checksum.
     const data = randomBytes(64 * 1024);

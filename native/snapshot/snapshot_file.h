@@ -12,9 +12,11 @@
 
 namespace hyve::snapshot {
 
-// 2: device state saved field by field, by name; 3: virtio functions add their device's fields.
+// 2: device state saved field by field, by name; 3: virtio functions add their device's fields;
+// 4: PVM guests run user mode with XCR0 = x87|SSE (pvm/user_xstate.h), so processes in an
+// older PVM snapshot may have chosen AVX code that would now fault.
 // src/snapshot-cache.ts keys cached snapshots by it (SNAPSHOT_FORMAT).
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = 4;
 constexpr const char* kStateFile = "state.bin";
 constexpr const char* kMemoryFile = "memory.bin";
 
