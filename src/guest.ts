@@ -36,7 +36,7 @@ import { notRegularFile } from './input-file.js';
 import { VmProcess, VmStartError, type VmExit } from './vm-process.js';
 import { WaitError, toWaitStrategy, type WaitStrategy } from './wait.js';
 import type { ChildConfig, RestoreChildConfig } from './protocol.js';
-import type { SnapshotReport, VmStats } from './native.js';
+import type { HypervisorInfo, SnapshotReport, VmStats } from './native.js';
 import type { ProfileOptions } from './profile/index.js';
 
 /** Kernel arguments hyve always passes: the console on COM1, and reboot (end) on panic. */
@@ -798,6 +798,21 @@ async function resolveConfig(options: BootGuestOptions): Promise<{
 }
 
 /**
+ * Checks in milliseconds that this machine can run VMs, as a boot would: throws
+ * VmStartError HYVE_NO_KVM (no /dev/kvm) or HYVE_KVM_ACCESS (no permission) with the fix.
+ * bootGuest() calls it before building the default guest, which takes minutes the first
+ * time; a vitest globalSetup can call it to fail a run at once.
+ */
+export function requireHypervisor(): HypervisorInfo {
+  try {
+    return loadAddon().checkHypervisor();
+  } catch (error) {
+    const e = error as Error & { code?: string };
+    throw new VmStartError(e.message, e.code ?? 'HYVE_NO_KVM');
+  }
+}
+
+/**
  * Boots a guest and resolves once `ready` appears on its console. Rejects with a
  * VmStartError for bad input (before any process starts) and a GuestError when the boot
  * times out, panics or ends early; the VM is gone when either is thrown.
@@ -815,6 +830,7 @@ export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> 
     }
   }
   if (options.snapshot !== undefined) return restoreGuest(options.snapshot, options);
+  requireHypervisor();
   const { config, ready, forwards, ports, vsockSocket } = await resolveConfig(options);
   // The clock starts once the default guest exists: building it (minutes, the first
   // time) reports its own progress and is not part of a boot.

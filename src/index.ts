@@ -12,7 +12,7 @@ import { loadAddon, type SnapshotHeader } from './native.js';
 import { DEFAULT_MEMORY_MIB } from './size.js';
 import { validateDirectory, validateStartVmOptions } from './validate.js';
 
-export { bootGuest, Guest, HYVE_KERNEL_ARGS } from './guest.js';
+export { bootGuest, Guest, HYVE_KERNEL_ARGS, requireHypervisor } from './guest.js';
 export type { BootGuestOptions, GuestExit, RunOptions, RunResult, SnapshotInfo } from './guest.js';
 export { GuestError, KERNEL_FAILURE_PATTERNS, USER_CRASH_PATTERNS, type BootPhase } from './diagnostics.js';
 export { Wait, WaitError, type WaitStrategy, type WaitContext, type ForSerialOptions } from './wait.js';
@@ -32,7 +32,7 @@ export {
 export { SerialConsole, SerialTimeoutError, type SerialConsoleOptions, type WaitOptions } from './serial.js';
 export { VmProcess, VmStartError, SnapshotError, type VmExit } from './vm-process.js';
 export { HyveError } from './errors.js';
-export type { ExitOutcome, VmStats, KernelInfo, SnapshotReport, SnapshotHeader } from './native.js';
+export type { ExitOutcome, VmStats, KernelInfo, SnapshotReport, SnapshotHeader, HypervisorInfo } from './native.js';
 export {
   ensureDefaultGuest,
   defaultCacheDir,

@@ -135,10 +135,20 @@ export interface SmbiosTables {
   structureCount: number;
 }
 
+/** Which hypervisor VMs on this machine run on. */
+export interface HypervisorInfo {
+  /** `kvm`, or `kvm-pvm` for KVM without hardware virtualization. */
+  name: string;
+  /** True on PVM: guest kernel mode runs under an instruction emulator (boots take about a minute). */
+  emulatesGuestKernel: boolean;
+}
+
 export interface NativeAddon {
   Vm: new (config: NativeVmConfig | NativeRestoreConfig) => NativeVm;
   inspectKernel(path: string): KernelInfo;
   inspectSnapshot(dir: string): SnapshotHeader;
+  /** Opens the hypervisor as a VM would; throws with the VM's code when it cannot. */
+  checkHypervisor(): HypervisorInfo;
   /** @internal The SMBIOS tables a VM of this configuration gets (for tests). */
   smbiosTables(config: { memoryMiB: number; cpus: number; uuid: string }): SmbiosTables;
   /**

@@ -3,7 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { ensureDefaultGuest, startVm, VmProcess, VmStartError, type DefaultGuest } from 'hyve';
+import { ensureDefaultGuest, requireHypervisor, startVm, VmProcess, VmStartError, type DefaultGuest } from 'hyve';
+import { hostIsPvm } from '../src/host.js';
 import { buildGuest } from './helpers/guests.js';
 
 let defaults: DefaultGuest;
@@ -123,4 +124,14 @@ describe('the board refuses PCI devices it cannot build', () => {
     expect(error.code).toBe('HYVE_BAD_CONFIG');
     expect(error.message).toContain('takes no arguments');
   });
+});
+
+test('requireHypervisor() names the hypervisor the VMs here run on, as the VM itself reports it', async () => {
+  const info = requireHypervisor();
+  expect(info.name).toBe(hostIsPvm() ? 'kvm-pvm' : 'kvm');
+  expect(info.emulatesGuestKernel).toBe(hostIsPvm());
+  const vm = startVm({ kernel: buildGuest('power'), memoryMiB: 16 });
+  const stats = await vm.started;
+  await vm.exited;
+  expect(stats?.hypervisor).toBe(info.name);
 });

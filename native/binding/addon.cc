@@ -4,6 +4,7 @@
 #include "boot/linux_loader.h"
 #include "firmware/bios_area.h"
 #include "firmware/smbios/smbios.h"
+#include "hv/hypervisor.h"
 #include "snapshot/snapshot_file.h"
 #include "util/error.h"
 #include "vmm/machine.h"
@@ -374,6 +375,23 @@ Napi::Value inspectKernel(const Napi::CallbackInfo& info) {
   }
 }
 
+// checkHypervisor(): opens the hypervisor as a VM would and says which it is, or throws
+// with the VM's code (HYVE_NO_KVM, HYVE_KVM_ACCESS): milliseconds, so callers can fail
+// before minutes of fixture building.
+Napi::Value checkHypervisor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    auto hypervisor = hyve::hv::Hypervisor::open();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("name", hypervisor->name());
+    out.Set("emulatesGuestKernel", hypervisor->emulatesGuestKernel());
+    return out;
+  } catch (const std::exception& e) {
+    toJsError(env, e).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 // inspectSnapshot(dir): the validated header of a snapshot (throws HYVE_BAD_SNAPSHOT).
 // Reads only the state file; the memory file is checked for size, not content.
 Napi::Value inspectSnapshot(const Napi::CallbackInfo& info) {
@@ -467,6 +485,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("dieWithParent", Napi::Function::New(env, dieWithParent));
   exports.Set("Vm", VmObject::define(env));
   exports.Set("inspectSnapshot", Napi::Function::New(env, inspectSnapshot));
+  exports.Set("checkHypervisor", Napi::Function::New(env, checkHypervisor));
   exports.Set("version", Napi::String::New(env, hyve::snapshot::hyveVersion()));
   exports.Set("inspectKernel", Napi::Function::New(env, inspectKernel));
   exports.Set("smbiosTables", Napi::Function::New(env, smbiosTables));

@@ -49,6 +49,14 @@ std::unique_ptr<Hypervisor> Hypervisor::open() {
   int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
+    if ((err == ENOENT || err == ENXIO || err == ENODEV) && kvm::hostIsPvm()) {
+      // Measured on a machine that is itself a PVM guest: the module loads, refuses to
+      // bind ("this kernel is itself a kvm-pvm guest"), and no /dev/kvm appears.
+      throw Error(ErrorCode::NoKvm,
+                  "/dev/kvm is not available although the kvm_pvm module is loaded: it creates no device "
+                  "when this machine is itself a PVM guest (dmesg: 'this kernel is itself a kvm-pvm guest'); "
+                  "run on the PVM host itself or on a machine with hardware virtualization");
+    }
     if (err == ENOENT || err == ENXIO || err == ENODEV) {
       throw Error(ErrorCode::NoKvm,
                   "/dev/kvm is not available: enable hardware virtualization and load the kvm module "
