@@ -34,6 +34,8 @@ class QueueIo {
   virtual void unpop(unsigned queue, uint16_t count) = 0;
   // Returns a chain to the driver with `written` bytes in its writable buffers.
   virtual void push(unsigned queue, uint16_t head, uint32_t written) = 0;
+  // The size the driver gave `queue`: the most chains it can have available at once.
+  virtual uint16_t size(unsigned queue) const = 0;
 };
 // What handle() returns to leave a request in its ring, unserved: the device has nothing
 // to give it yet (a receive queue without host data) or cannot take it yet (a host peer

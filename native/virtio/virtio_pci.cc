@@ -353,6 +353,7 @@ class VirtioPci::Io final : public QueueIo {
     queues_[queue].push(head, written);
     pushed_[queue] = true;
   }
+  uint16_t size(unsigned queue) const override { return queue < queues_.size() ? queues_[queue].state().size : 0; }
   bool pushed(unsigned queue) const { return pushed_[queue]; }
 
  private:

@@ -58,6 +58,7 @@ class Io final : public virtio::QueueIo {
     queues_.at(queue).push(head, written);
     queues_[queue].needsInterrupt();
   }
+  uint16_t size(unsigned queue) const override { return queues_.at(queue).state().size; }
 
  private:
   std::vector<virtio::SplitQueue>& queues_;

@@ -29,6 +29,7 @@ class NoQueues final : public QueueIo {
   std::optional<Chain> pop(unsigned) override { return std::nullopt; }
   void unpop(unsigned, uint16_t) override {}
   void push(unsigned, uint16_t, uint32_t) override {}
+  uint16_t size(unsigned) const override { return 0; }
 };
 
 struct Rig {

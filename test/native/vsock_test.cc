@@ -1,12 +1,9 @@
 // virtio-vsock driven through its three virtqueues as the guest's driver would, over a fake
 // guest RAM, with real UNIX sockets on the host side: host- and guest-initiated
 // connections, data both ways, credit, shutdown, hostile headers, snapshots.
-#include "core/guest_memory.h"
-#include "core/layout.h"
-#include "fake_interrupts.h"
 #include "snapshot/state_io.h"
-#include "virtio/virtio_pci.h"
 #include "virtio/vsock/virtio_vsock.h"
+#include "virtio_rig.h"
 
 #include <doctest/doctest.h>
 #include <poll.h>
@@ -25,7 +22,6 @@ namespace {
 using vsock::Header;
 
 constexpr uint16_t kQueueSize = 16;
-constexpr uint16_t kWrite = 2;
 constexpr uint32_t kRxBytes = Header::kSize + 4096;
 constexpr uint64_t kGuestCid = 7;
 
@@ -69,52 +65,29 @@ struct Packet {
   std::string data;
 };
 
-struct VsockRig {
-  GuestMemory memory{16 * layout::MiB};
-  test::FakeInterrupts interrupts;
-  std::string path = tempSocketPath();
-  std::unique_ptr<VirtioPci> pci;
+// The shared virtio rig (virtio_rig.h) with a vsock device, its three queues at the rig's
+// ring addresses, receive and event buffers posted.
+struct VsockRig : Rig {
+  std::string path;
   struct Queue {
     uint64_t base;
     uint16_t avail = 0;
     uint16_t used = 0;
-  } queues[3] = {{0x10000}, {0x20000}, {0x30000}};
+  } queues[3] = {{kDesc}, {kDesc + kQueueStride}, {kDesc + 2 * kQueueStride}};
   uint16_t txDesc = 0;
 
-  explicit VsockRig(uint16_t rxBuffers = 8) {
-    pci = std::make_unique<VirtioPci>(std::make_unique<VirtioVsock>(path, kGuestCid), memory, interrupts, nullptr, false);
+  explicit VsockRig(uint16_t rxBuffers = 8, const std::string& socketPath = tempSocketPath())
+      : Rig(std::make_unique<VirtioVsock>(socketPath, kGuestCid)), path(socketPath) {
     start(rxBuffers);
   }
   VirtioVsock& vsock() { return static_cast<VirtioVsock&>(pci->device()); }
 
-  template <typename T>
-  T bar(uint64_t offset) {
-    T value{};
-    pci->barRead(kVirtioBar, offset, {reinterpret_cast<uint8_t*>(&value), sizeof value});
-    return value;
-  }
-  template <typename T>
-  void setBar(uint64_t offset, T value) {
-    pci->barWrite(kVirtioBar, offset, {reinterpret_cast<const uint8_t*>(&value), sizeof value});
-  }
-  uint8_t status() { return bar<uint8_t>(0x14); }
-
+  // The driver's initialisation (also after a reset), with `rxBuffers` receive buffers posted.
   void start(uint16_t rxBuffers = 8) {
-    setBar<uint8_t>(0x14, 0);
-    setBar<uint8_t>(0x14, kStatusAcknowledge | kStatusDriver);
-    setBar<uint32_t>(0x08, 1);
-    setBar<uint32_t>(0x0c, 1);  // VERSION_1
-    setBar<uint8_t>(0x14, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
-    std::vector<uint8_t> zeros(0x30000, 0);
-    memory.write(0x10000, zeros.data(), zeros.size());
+    negotiate();
     for (uint16_t i = 0; i < 3; ++i) {
       queues[i].avail = queues[i].used = 0;
-      setBar<uint16_t>(0x16, i);
-      setBar<uint16_t>(0x18, kQueueSize);
-      setBar<uint64_t>(0x20, queues[i].base);
-      setBar<uint64_t>(0x28, queues[i].base + 0x1000);
-      setBar<uint64_t>(0x30, queues[i].base + 0x2000);
-      setBar<uint16_t>(0x1c, 1);
+      setupQueue(kQueueSize, i);
     }
     setBar<uint8_t>(0x14, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
     txDesc = 0;
@@ -124,17 +97,13 @@ struct VsockRig {
 
   static uint64_t rxBuffer(uint16_t desc) { return 0x100000 + uint64_t{desc} * 0x2000; }
   void descriptor(unsigned queue, uint16_t index, uint64_t address, uint32_t length, uint16_t flags) {
-    uint8_t d[16] = {};
-    std::memcpy(d, &address, 8);
-    std::memcpy(d + 8, &length, 4);
-    std::memcpy(d + 12, &flags, 2);
-    memory.write(queues[queue].base + 16 * uint64_t(index), d, 16);
+    Rig::descriptor(queues[queue].base, index, address, length, flags);
   }
   void makeAvailable(unsigned queue, uint16_t head) {
     Queue& q = queues[queue];
-    memory.writeObject<uint16_t>(q.base + 0x1000 + 4 + 2 * (q.avail % kQueueSize), head);
+    memory.writeObject<uint16_t>(q.base + (kAvail - kDesc) + 4 + 2 * (q.avail % kQueueSize), head);
     ++q.avail;
-    memory.writeObject<uint16_t>(q.base + 0x1000 + 2, q.avail);
+    memory.writeObject<uint16_t>(q.base + (kAvail - kDesc) + 2, q.avail);
     setBar<uint16_t>(kNotifyOffset + kNotifyMultiplier * queue, 0);
   }
   void postRx(uint16_t desc, uint32_t bytes = kRxBytes) {
@@ -180,10 +149,10 @@ struct VsockRig {
     std::vector<Packet> out;
     Queue& q = queues[VirtioVsock::kRxQueue];
     uint16_t usedIdx = 0;
-    memory.read(q.base + 0x2000 + 2, &usedIdx, 2);
+    memory.read(q.base + (kUsed - kDesc) + 2, &usedIdx, 2);
     while (q.used != usedIdx) {
       uint32_t entry[2];
-      memory.read(q.base + 0x2000 + 4 + 8 * (q.used % kQueueSize), entry, 8);
+      memory.read(q.base + (kUsed - kDesc) + 4 + 8 * (q.used % kQueueSize), entry, 8);
       ++q.used;
       uint16_t desc = static_cast<uint16_t>(entry[0]);
       REQUIRE(entry[1] >= Header::kSize);
@@ -427,7 +396,7 @@ TEST_CASE("virtio-vsock: a snapshot keeps the CID and the host port count; the r
   CHECK(static_cast<VirtioVsock&>(copy->device()).nextHostPort() > hostPort);
   for (int i = 0; i < 3; ++i) copy->pollForTest();
   uint16_t eventUsed = 0;
-  rig.memory.read(rig.queues[VirtioVsock::kEventQueue].base + 0x2000 + 2, &eventUsed, 2);
+  rig.memory.read(rig.queues[VirtioVsock::kEventQueue].base + (kUsed - kDesc) + 2, &eventUsed, 2);
   CHECK(eventUsed == 1);
   uint32_t event = 0xff;
   rig.memory.read(0x400000, &event, 4);

@@ -13,6 +13,7 @@ constexpr unsigned kMacBit = 5;
 constexpr unsigned kMrgRxBufBit = 15;
 constexpr unsigned kStatusBit = 16;
 constexpr uint16_t kLinkUp = 1;
+constexpr uint8_t kNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
 
 struct Header {
   uint8_t flags;
@@ -79,9 +80,13 @@ bool VirtioNet::transmit(QueueIo& io) {
     uint64_t length = chain->readableBytes();
     Header header{};
     chain->read(0, std::span(reinterpret_cast<uint8_t*>(&header), sizeof header));
-    // No offload was offered, so a header asking for one is as bad as a runt or a giant.
+    // No offload was offered, so a header asking for one (a partial checksum, segmentation)
+    // is as bad as a runt or a giant. The rest of the header is not looked at: the device
+    // must ignore flag bits it does not use (§5.1.6.2.2), csum_start and csum_offset mean
+    // nothing without NEEDS_CSUM, nor hdr_len without GSO, and num_buffers nothing on
+    // transmit (Linux leaves it unset when MRG_RXBUF is off).
     bool bad = length < kHeaderBytes + net::kMinFrameBytes || length > kHeaderBytes + net::kMaxFrameBytes ||
-               header.flags != 0 || header.gsoType != 0;
+               (header.flags & kNeedsCsum) || header.gsoType != 0;
     if (bad) {
       ++counters_.txDropped;
       io.push(kTxQueue, chain->head, 0);
@@ -115,6 +120,9 @@ bool VirtioNet::receive(QueueIo& io) {
     uint64_t room = 0;
     chains.clear();
     while (room < need) {
+      // Every buffer the ring can hold at once is too small together: waiting for more
+      // would stall the receive queue for good.
+      if (!chains.empty() && chains.size() >= io.size(kRxQueue)) break;
       auto chain = io.pop(kRxQueue);
       if (!chain) {
         io.unpop(kRxQueue, static_cast<uint16_t>(chains.size()));
@@ -128,8 +136,8 @@ bool VirtioNet::receive(QueueIo& io) {
       chains.push_back(std::move(*chain));
       if (!mergeable_ && room < need) break;
     }
-    if (room < need) {  // too big for one buffer without mergeable buffers: the frame is lost
-      io.unpop(kRxQueue, 1);
+    if (room < need) {  // too big for one buffer, or for the whole ring: the frame is lost, the buffers kept
+      io.unpop(kRxQueue, static_cast<uint16_t>(chains.size()));
       ++counters_.rxDropped;
       havePending_ = false;
       continue;

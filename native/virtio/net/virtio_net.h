@@ -6,8 +6,11 @@
 // the ring until a frame arrives, and a frame the backend cannot take yet stays in the
 // transmit ring until the backend wakes the device. Frames from the guest are hostile: a
 // chain shorter than the header plus an Ethernet header, longer than the largest frame,
-// or with offload flags the device never offered is dropped and counted, and the next
-// frame goes on. No offloads are offered, so every frame carries its own checksums.
+// or asking for an offload the device never offered is dropped and counted, and the next
+// frame goes on. No offloads are offered, so every frame carries its own checksums. A
+// frame for the guest that fits no buffer it posted (nor all of them, merged) is dropped
+// and counted; a receive buffer that could not even hold the header is a broken driver
+// (DEVICE_NEEDS_RESET).
 #pragma once
 
 #include "net/net_backend.h"
