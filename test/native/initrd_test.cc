@@ -86,6 +86,21 @@ TEST_CASE("initrd: a decompression bomb stops at the cap, with memory near the c
   if (kMeasuresRss) CHECK(peakRss() - rssBefore < kLimit + 24 * kMiB);
 }
 
+TEST_CASE("initrd: a few bytes asking for a huge decoder dictionary are refused before it is allocated") {
+  // A legacy .lzma header: properties, a 768 MiB dictionary, unknown size, then data.
+  std::vector<uint8_t> file = {0x5d, 0x00, 0x00, 0x00, 0x30, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  file.resize(file.size() + 64, 0x41);
+  size_t rssBefore = peakRss();
+  try {
+    unpackInitrd(std::move(file), "huge-dictionary.lzma");
+    FAIL("the stream was unpacked");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::BadInitrd);
+    CHECK(std::string(e.what()).find("needs more than 256 MiB of decoder memory") != std::string::npos);
+  }
+  if (kMeasuresRss) CHECK(peakRss() - rssBefore < 16 * kMiB);
+}
+
 TEST_CASE("initrd: cpio, zero padding and compressed pieces are joined in order, 4-byte aligned") {
   std::vector<uint8_t> file = gzip({'a', 'b', 'c'});
   file.insert(file.end(), 5, 0);  // padding between pieces
