@@ -5,6 +5,7 @@
 // to the guest and carries bytes both ways; damaged fields are refused by name.
 #include "snapshot/snapshot_file.h"
 #include "snapshot/state_io.h"
+#include "unix_sockets.h"
 #include "virtio/console/virtio_console.h"
 #include "virtio/virtio_pci.h"
 #include "virtio_rig.h"
@@ -47,26 +48,13 @@ VirtioConsole::Config consoleConfig(const std::string& socket, std::vector<uint8
 }
 
 UniqueFd connectTo(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  UniqueFd fd = test::unixSocket();
+  sockaddr_un a = test::addressOf(path);
   REQUIRE(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
   return fd;
 }
 
-std::string receive(int fd, size_t want) {
-  std::string out;
-  while (out.size() < want) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 2000) <= 0) break;
-    char buffer[256];
-    ssize_t n = ::recv(fd, buffer, std::min(sizeof buffer, want - out.size()), 0);
-    if (n <= 0) break;
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  return out;
-}
+using test::receive;
 
 struct Message {
   uint32_t id;
@@ -149,15 +137,19 @@ std::unique_ptr<VirtioPci> freshTransport(Rig& rig, const std::string& socket) {
   return std::make_unique<VirtioPci>(std::make_unique<VirtioConsole>(consoleConfig(socket)), rig.memory, rig.interrupts, nullptr, false);
 }
 
-// Restores a VirtioPci::State whose device fields are `device` into a fresh console.
-void restoreWithDevice(Rig& rig, snapshot::StateWriter device, const char* field) {
+// Restores the rig's transport state with `device` as the device's fields into a fresh console.
+void restoreDevice(Rig& rig, snapshot::StateWriter device) {
   VirtioPci::State state = rig.pci->saveState();
   state.device = device.take();
   snapshot::StateWriter out;
   state.save(out);
   auto fresh = freshTransport(rig, tempSocketPath());
   snapshot::StateReader in(out.data(), "test");
-  CHECK_THROWS_WITH_AS(fresh->snapshotSection("device:console")->restore(in), doctest::Contains(field), Error);
+  fresh->snapshotSection("device:console")->restore(in);
+}
+
+void refused(Rig& rig, snapshot::StateWriter device, const char* field) {
+  CHECK_THROWS_WITH_AS(restoreDevice(rig, std::move(device)), doctest::Contains(field), Error);
 }
 
 // Device fields as the console writes them, with one port, a guest-open byte (a bool: 0
@@ -263,27 +255,20 @@ TEST_CASE("virtio-console: damaged snapshot fields are refused by name") {
   std::string badPort = portOpen;
   badPort[0] = 5;  // past the last port
 
-  restoreWithDevice(rig, deviceFields("another.name", 1, {}, portOpen), "ports [console,another.name]");
-  restoreWithDevice(rig, deviceFields("bad name", 1, {}, portOpen), "'name'");
-  restoreWithDevice(rig, deviceFields(kPortNameText, 2, {}, portOpen), "guestOpen");
-  restoreWithDevice(rig, deviceFields(kPortNameText, 1, std::vector<uint8_t>(VirtioConsole::kConsoleInputBytes + 1), portOpen), "consoleInput");
-  restoreWithDevice(rig, deviceFields(kPortNameText, 1, {}, badEvent), "event 99");
-  restoreWithDevice(rig, deviceFields(kPortNameText, 1, {}, badPort), "port 5");
-  restoreWithDevice(rig, deviceFields(kPortNameText, 1, {}, "short"), "shorter than a control header");
+  refused(rig, deviceFields("another.name", 1, {}, portOpen), "ports [console,another.name]");
+  refused(rig, deviceFields("bad name", 1, {}, portOpen), "'name'");
+  refused(rig, deviceFields(kPortNameText, 2, {}, portOpen), "guestOpen");
+  refused(rig, deviceFields(kPortNameText, 1, std::vector<uint8_t>(VirtioConsole::kConsoleInputBytes + 1), portOpen), "consoleInput");
+  refused(rig, deviceFields(kPortNameText, 1, {}, badEvent), "event 99");
+  refused(rig, deviceFields(kPortNameText, 1, {}, badPort), "port 5");
+  refused(rig, deviceFields(kPortNameText, 1, {}, "short"), "shorter than a control header");
   snapshot::StateWriter tooMany;
   tooMany.boolean("console", true);
   tooMany.u32("ports", VirtioConsole::kMaxNamedPorts + 1);
-  restoreWithDevice(rig, std::move(tooMany), "'ports'");
+  refused(rig, std::move(tooMany), "'ports'");
 
   // The fields as written are accepted (the edits above were the only damage).
-  snapshot::StateWriter good = deviceFields(kPortNameText, 1, {'x'}, portOpen);
-  VirtioPci::State state = rig.pci->saveState();
-  state.device = good.take();
-  snapshot::StateWriter out;
-  state.save(out);
-  auto fresh = freshTransport(rig, tempSocketPath());
-  snapshot::StateReader in(out.data(), "test");
-  CHECK_NOTHROW(fresh->snapshotSection("device:console")->restore(in));
+  CHECK_NOTHROW(restoreDevice(rig, deviceFields(kPortNameText, 1, {'x'}, portOpen)));
 }
 
 }  // namespace

@@ -224,7 +224,7 @@ void VirtioConsole::restoreDeviceState(snapshot::StateReader& in, const std::str
   auto input = in.blob("consoleInput");
   if (input.size() > kConsoleInputBytes) in.fail("field 'consoleInput' holds more than " + std::to_string(kConsoleInputBytes) + " bytes");
   if (!input.empty() && !config_.console) in.fail("field 'consoleInput' holds input for a port 0 that is no console");
-  uint32_t count = in.u32("control", kMaxPendingControl);
+  uint32_t count = in.u32("control", kMaxSavedControl);
   std::deque<std::vector<uint8_t>> control;
   for (uint32_t i = 0; i < count; ++i) {
     auto message = in.blob("message");
@@ -268,7 +268,14 @@ void VirtioConsole::restoreDeviceState(snapshot::StateReader& in, const std::str
     // This process has none of the original's peers: the guest's readers see end of file
     // until the copy's first peer connects.
     port.hostClosed = ports[i].peer || ports[i].hostClosed;
-    if (ports[i].peer) sendControl(static_cast<uint32_t>(i + 1), kPortOpen, 0);
+    if (!ports[i].peer) continue;
+    uint32_t id = static_cast<uint32_t>(i + 1);
+    std::erase_if(control_, [id](const std::vector<uint8_t>& message) {  // superseded; keeps the backlog bounded
+      ControlHeader header;
+      std::memcpy(&header, message.data(), sizeof header);
+      return header.id == id && header.event == kPortOpen;
+    });
+    sendControl(id, kPortOpen, 0);
   }
 }
 

@@ -54,6 +54,10 @@ class VirtioConsole final : public VirtioDevice {
   static constexpr size_t kMaxNamedPorts = 30;
   static constexpr size_t kConsoleInputBytes = 4096;
   static constexpr size_t kMaxPendingControl = 64;
+  // Control messages a snapshot may hold: the driver's messages are taken while fewer than
+  // kMaxPendingControl wait and add at most one per port each; a restore and the copy's
+  // first peers add at most two PORT_OPENs per port (a restore replaces a port's earlier ones).
+  static constexpr size_t kMaxSavedControl = kMaxPendingControl + 3 * (kMaxNamedPorts + 1);
 
   // Parses `-s N,virtio-console,args`: comma-separated `console` and `name=socketpath`.
   // Throws Error(BadConfig).
