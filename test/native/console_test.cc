@@ -203,8 +203,17 @@ TEST_CASE("virtio-console: a snapshot restored into a fresh device keeps working
   rig.pci->snapshotSection("device:pci-00:01.0:virtio-console")->save(out);
   rig.pci->resumeDevice();
 
-  // What a restoring caller learns from the snapshot to name the copy's sockets.
-  auto saved = Board::consolesInSnapshot({snapshot::Section{"device:pci-00:01.0:virtio-console", out.data()}});
+  // What a restoring caller learns from the snapshot's file to name the copy's sockets.
+  char dir[] = "/tmp/hyve-console-snapshot-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  snapshot::Header header;
+  header.hyveVersion = snapshot::hyveVersion();
+  header.backend = "test";
+  header.sections = {"device:com1", "device:pci-00:01.0:virtio-console"};
+  snapshot::writeStateFile(dir, header, {{"device:com1", {}}, {"device:pci-00:01.0:virtio-console", out.data()}});
+  auto saved = Board::consolesInSnapshot(snapshot::readStateFile(dir).sections);
+  ::unlink((std::string(dir) + "/state.bin").c_str());
+  ::rmdir(dir);
   REQUIRE(saved.size() == 1);
   CHECK(saved[0].function.slot == 1);
   CHECK(saved[0].console);
