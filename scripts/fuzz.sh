@@ -83,6 +83,9 @@ fuzz virtio_net 65536 test/fuzz/virtio_net_fuzzer.cc native/virtio/net/virtio_ne
 # virtio-vsock's handling of guest packets, against real host sockets.
 fuzz vsock 65536 test/fuzz/vsock_fuzzer.cc native/virtio/vsock/virtio_vsock.cc native/virtio/virtqueue.cc native/core/guest_memory.cc \
   native/util/*.cc -- -lseccomp
+# virtio-console's snapshot fields, restored into a device with a console and two ports.
+fuzz console_state 4096 test/fuzz/console_state_fuzzer.cc native/virtio/console/virtio_console.cc native/virtio/virtqueue.cc \
+  native/core/guest_memory.cc native/util/*.cc -- -lseccomp -lpthread
 # The PVM instruction fixups (Zydis decode, each handler) on a fake vCPU and guest RAM.
 fuzz pvm_fixup 1024 test/fuzz/pvm_fixup_fuzzer.cc native/pvm/instruction_fixup.cc native/pvm/fixup_context.cc \
   native/pvm/privilege_return.cc native/core/guest_memory.cc native/util/*.cc -- -lZydis -lseccomp

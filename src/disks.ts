@@ -85,10 +85,7 @@ export function pciDevicesFor(
   if (!disks?.length && !rng && !nic && !console && !vsockSocket) return undefined;
   if ((disks?.length ?? 0) > MAX_DISKS) throw new VmStartError(`at most ${MAX_DISKS} disks, got ${disks!.length}`, 'HYVE_BAD_CONFIG');
   const devices: NonNullable<ChildConfig['pciDevices']> = [{ slot: 0, function: 0, emulation: 'hostbridge' }];
-  if (console) {
-    const args = [console.console && 'console', ...console.ports.map((p) => `${p.name}=${p.socket}`)].filter(Boolean).join(',');
-    devices.push({ slot: CONSOLE_SLOT, function: 0, emulation: 'virtio-console', args });
-  }
+  if (console) devices.push(consoleFunction(console));
   if (nic) devices.push(nic);
   if (rng) devices.push({ slot: RNG_SLOT, function: 0, emulation: 'virtio-rnd' });
   (disks ?? []).forEach((disk, i) => {
@@ -102,6 +99,12 @@ export function pciDevicesFor(
   if (vsockSocket) devices.push(vsockDevice(vsockSocket));
   devices.push({ slot: 31, function: 0, emulation: 'lpc' });
   return devices;
+}
+
+/** A virtio-console function (at bootGuest's slot unless given) with `console`'s port 0 role and named ports. */
+export function consoleFunction(console: ConsoleDevice, slot = CONSOLE_SLOT, fn = 0): NonNullable<ChildConfig['pciDevices']>[number] {
+  const args = [console.console && 'console', ...console.ports.map((p) => `${p.name}=${p.socket}`)].filter(Boolean).join(',');
+  return { slot, function: fn, emulation: 'virtio-console', args };
 }
 
 /** The virtio-vsock function of bootGuest({ vsock }), listening on `socketPath`. */

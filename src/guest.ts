@@ -26,7 +26,7 @@ import {
 import { defaultTimeoutMs } from './host.js';
 import { SerialConsole } from './serial.js';
 import { DEFAULT_MEMORY_MIB, parseMemoryMiB } from './size.js';
-import { pciDevicesFor, vsockDevice, VSOCK_SLOT, type ConsoleDevice, type DiskOptions } from './disks.js';
+import { consoleFunction, pciDevicesFor, vsockDevice, VSOCK_SLOT, type ConsoleDevice, type DiskOptions } from './disks.js';
 import { VsockError, connectVsock, newVsockSocketPath, removeVsockSocketPath, type ConnectOptions } from './vsock.js';
 import { loadAddon } from './native.js';
 import { checkNetworkOptions, netDevice, resolveForwards, type NetworkOption, type PortForward, type ResolvedForward } from './network.js';
@@ -131,8 +131,8 @@ export interface BootGuestOptions {
   /**
    * Where the guest's console is: 'serial' (COM1, ttyS0, the default) or 'virtio'
    * (virtio-console port 0, hvc0; the kernel argument becomes `console=hvc0`). Either way
-   * it is `guest.serial`, and run() works on it. A guest with a virtio-console cannot be
-   * snapshotted yet (HYVE_BAD_CONFIG).
+   * it is `guest.serial`, and run() works on it. Restored copies of a snapshot of such a
+   * guest have the same console and ports (each copy its own port sockets).
    */
   console?: 'serial' | 'virtio';
   /**
@@ -752,7 +752,7 @@ export async function bootFiles(
 }
 
 /** The virtio-console for `console: 'virtio'` and `ports`, its sockets in a new directory; none without either. */
-function consoleDevice(options: BootGuestOptions): { device: ConsoleDevice; dir: string } | undefined {
+function consoleDevice(options: Pick<BootGuestOptions, 'console' | 'ports'>): { device: ConsoleDevice; dir: string } | undefined {
   const names = options.ports ?? [];
   if (options.console !== 'virtio' && names.length === 0) return undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hyve-ports-'));
@@ -858,6 +858,15 @@ function snapshotHasVsock(dir: string): boolean {
   }
 }
 
+/** The snapshot's virtio-consoles; an unreadable snapshot has none here, and its restore reports why. */
+function snapshotConsoles(dir: string): ReturnType<ReturnType<typeof loadAddon>['snapshotConsoles']> {
+  try {
+    return loadAddon().snapshotConsoles(dir);
+  } catch {
+    return [];
+  }
+}
+
 async function restoreGuest(snapshot: string, options: BootGuestOptions): Promise<Guest> {
   const startedAt = Date.now();
   const dir = path.resolve(snapshot);
@@ -870,9 +879,12 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   }
   checkNetworkOptions(options.network, options.forwardPorts);
   const forwards = await resolveForwards(options.forwardPorts);
-  // The snapshot names its NIC and vsock device; the restored copy gets its own NIC
-  // backend and forwards, and a vsock socket of its own.
+  // The snapshot names its NIC, virtio-console and vsock device; the restored copy gets
+  // its own NIC backend and forwards, port sockets of its own (the original's still
+  // listen) and a vsock socket of its own.
   const pciDevices: NonNullable<RestoreChildConfig['pciDevices']> = options.network ? [netDevice(options.network, forwards)] : [];
+  const consoles = snapshotConsoles(dir).map((saved) => ({ saved, made: consoleDevice({ console: saved.console ? 'virtio' : 'serial', ports: saved.ports })! }));
+  for (const { saved, made } of consoles) pciDevices.push(consoleFunction(made.device, saved.slot, saved.function));
   const vsockSocket = snapshotHasVsock(dir) ? newVsockSocketPath() : undefined;
   if (vsockSocket) pciDevices.push(vsockDevice(vsockSocket));
   const config: RestoreChildConfig = {
@@ -885,13 +897,15 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
       cpus: options.cpus,
       kernel: options.kernel === undefined ? undefined : path.resolve(options.kernel),
       initrd: options.initrd === undefined ? undefined : path.resolve(options.initrd),
-      cmdline: options.cmdline === undefined ? undefined : [HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' '),
+      cmdline: options.cmdline === undefined ? undefined : [consoles.some(({ saved }) => saved.console) ? HYVE_VIRTIO_CONSOLE_KERNEL_ARGS : HYVE_KERNEL_ARGS, options.cmdline].filter(Boolean).join(' '),
     },
   };
   const vm = new VmProcess(config);
+  for (const { made } of consoles) void vm.exited.then(() => rmSync(made.dir, { recursive: true, force: true }));
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
   const guest = new Guest(vm, path.basename(dir), options.failOn, vsockSocket);
   guest.setForwards(forwards);
+  for (const port of consoles.flatMap(({ made }) => made.device.ports)) guest.portSockets.set(port.name, port.socket);
   const ready = options.ready === undefined || options.ready === 'ssh' ? undefined : toWaitStrategy(options.ready);
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(10_000, 60_000);
   await untilReady(guest, vm, ready, options, timeoutMs, startedAt);

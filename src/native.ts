@@ -149,6 +149,11 @@ export interface NativeAddon {
   inspectSnapshot(dir: string): SnapshotHeader;
   /** Opens the hypervisor as a VM would; throws with the VM's code when it cannot. */
   checkHypervisor(): HypervisorInfo;
+  /**
+   * @internal A snapshot's virtio-console functions: port 0's role and the port names each
+   * was saved with (a restore gives each copy sockets of its own for them).
+   */
+  snapshotConsoles(dir: string): { slot: number; function: number; console: boolean; ports: string[] }[];
   /** @internal The SMBIOS tables a VM of this configuration gets (for tests). */
   smbiosTables(config: { memoryMiB: number; cpus: number; uuid: string }): SmbiosTables;
   /**

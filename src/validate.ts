@@ -54,7 +54,8 @@ export const GUEST_TEST_OPTION_NAMES = [...BOOT_GUEST_OPTION_NAMES, 'scope', 'sn
 /** The options ensureSnapshot() takes: bootGuest's for the boot it may make, and the cache directory. */
 export const ENSURE_SNAPSHOT_OPTION_NAMES = [
   // A cached snapshot would keep the contents its disks had when it was made: guests with
-  // disks get none, nor do ones with virtio-console; forwards belong to each restored copy.
+  // disks get none; virtio-console's console and ports are not in the cache key (yet);
+  // forwards belong to each restored copy.
   ...BOOT_GUEST_OPTION_NAMES.filter((name) => !['snapshot', 'verifySnapshot', 'disks', 'forwardPorts', 'console', 'ports'].includes(name)),
   'cacheDir',
 ] as const;

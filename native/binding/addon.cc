@@ -7,6 +7,7 @@
 #include "hv/hypervisor.h"
 #include "snapshot/snapshot_file.h"
 #include "util/error.h"
+#include "vmm/board.h"
 #include "vmm/machine.h"
 
 #include <napi.h>
@@ -424,6 +425,35 @@ Napi::Value inspectSnapshot(const Napi::CallbackInfo& info) {
   }
 }
 
+// snapshotConsoles(dir): the snapshot's virtio-console functions, [{ slot, function,
+// console, ports }], so a restore can give each copy sockets of its own for their ports
+// (throws HYVE_BAD_SNAPSHOT).
+Napi::Value snapshotConsoles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "snapshotConsoles(dir: string)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  try {
+    auto consoles = hyve::Board::consolesInSnapshot(hyve::snapshot::readStateFile(info[0].As<Napi::String>().Utf8Value()).sections);
+    Napi::Array out = Napi::Array::New(env, consoles.size());
+    for (size_t i = 0; i < consoles.size(); ++i) {
+      Napi::Object entry = Napi::Object::New(env);
+      entry.Set("slot", consoles[i].function.slot);
+      entry.Set("function", consoles[i].function.function);
+      entry.Set("console", consoles[i].console);
+      Napi::Array ports = Napi::Array::New(env, consoles[i].ports.size());
+      for (size_t p = 0; p < consoles[i].ports.size(); ++p) ports.Set(p, consoles[i].ports[p]);
+      entry.Set("ports", ports);
+      out.Set(i, entry);
+    }
+    return out;
+  } catch (const std::exception& e) {
+    toJsError(env, e).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 // smbiosTables({ memoryMiB, cpus, uuid }): the SMBIOS entry points and table a VM with
 // this configuration gets, with their guest addresses. For tests; no VM is created (the
 // guest memory is only reserved, never touched).
@@ -486,6 +516,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("Vm", VmObject::define(env));
   exports.Set("inspectSnapshot", Napi::Function::New(env, inspectSnapshot));
   exports.Set("checkHypervisor", Napi::Function::New(env, checkHypervisor));
+  exports.Set("snapshotConsoles", Napi::Function::New(env, snapshotConsoles));
   exports.Set("version", Napi::String::New(env, hyve::snapshot::hyveVersion()));
   exports.Set("inspectKernel", Napi::Function::New(env, inspectKernel));
   exports.Set("smbiosTables", Napi::Function::New(env, smbiosTables));

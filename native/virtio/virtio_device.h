@@ -69,8 +69,6 @@ class VirtioDevice {
   // The driver reset the device.
   virtual void reset() {}
 
-  // Why a snapshot of this device cannot be taken (empty: it can).
-  virtual std::string snapshotRefusal() const { return {}; }
   // The seccomp allowlist of this device's worker thread (util/seccomp_filters.cc). The
   // default has none: the worker's calls are only logged until the device names one.
   virtual std::string_view threadRole() const { return "virtio"; }

@@ -529,7 +529,6 @@ std::unique_ptr<snapshot::Snapshottable> VirtioPci::snapshotSection(std::string 
 }
 
 VirtioPci::State VirtioPci::saveState() const {
-  if (std::string why = device_->snapshotRefusal(); !why.empty()) throw Error(ErrorCode::BadConfig, why);
   State s;
   s.pci = PciDevice::saveState();
   std::lock_guard lock(mutex_);

@@ -15,6 +15,7 @@
 #include "devices/uart/uart_16550.h"
 #include "net/slirp_backend.h"
 #include "net/tap_backend.h"
+#include "snapshot/snapshot_file.h"
 #include "util/error.h"
 #include "virtio/blk/virtio_blk.h"
 #include "virtio/net/virtio_net.h"
@@ -419,6 +420,22 @@ std::vector<PciDeviceSpec> Board::pciDevicesFromSections(const std::vector<std::
     specs.push_back({slot, function, name.substr(static_cast<size_t>(consumed)), ""});
   }
   return specs;
+}
+
+std::vector<Board::SavedConsole> Board::consolesInSnapshot(const std::vector<snapshot::Section>& sections) {
+  std::vector<SavedConsole> out;
+  for (const auto& section : sections) {
+    auto specs = pciDevicesFromSections({section.name});
+    if (specs.empty() || specs[0].emulation != "virtio-console") continue;
+    snapshot::StateReader in(section.data, "section '" + section.name + "'");
+    auto state = virtio::VirtioPci::State::load(in);
+    snapshot::StateReader device(state.device, "section '" + section.name + "' device state");
+    auto config = virtio::VirtioConsole::savedConfig(device);
+    SavedConsole saved{specs[0], config.console, {}};
+    for (const auto& port : config.ports) saved.ports.push_back(port.name);
+    out.push_back(std::move(saved));
+  }
+  return out;
 }
 
 }  // namespace hyve

@@ -26,6 +26,9 @@ class Hpet;
 namespace virtio {
 class VirtioConsole;
 }
+namespace snapshot {
+struct Section;
+}
 
 enum class ConsolePort : uint32_t { Com1 = 0, Com2 = 1 };
 
@@ -89,6 +92,16 @@ class Board {
   // and emulation), e.g. a restored NIC's port forwards. Throws Error(BadSnapshot) for an
   // entry of `given` the snapshot does not have.
   static std::vector<PciDeviceSpec> withArguments(std::vector<PciDeviceSpec> fromSnapshot, const std::vector<PciDeviceSpec>& given);
+
+  // A snapshot's virtio-console functions with what each was saved with (port 0's role,
+  // the port names): a restoring caller gives each copy sockets of its own for them, as
+  // the function's arguments. Throws Error(BadSnapshot) for a section it cannot read.
+  struct SavedConsole {
+    PciDeviceSpec function;
+    bool console = false;
+    std::vector<std::string> ports;
+  };
+  static std::vector<SavedConsole> consolesInSnapshot(const std::vector<snapshot::Section>& sections);
 
   // The default board's PCI functions.
   static std::vector<PciDeviceSpec> defaultPciDevices();

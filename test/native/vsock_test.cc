@@ -2,6 +2,7 @@
 // guest RAM, with real UNIX sockets on the host side: host- and guest-initiated
 // connections, data both ways, credit, shutdown, hostile headers, snapshots.
 #include "snapshot/state_io.h"
+#include "unix_sockets.h"
 #include "virtio/vsock/virtio_vsock.h"
 #include "virtio_rig.h"
 
@@ -30,28 +31,9 @@ std::string tempSocketPath() {
   return "/tmp/hyve-vsock-test-" + std::to_string(::getpid()) + "-" + std::to_string(serial++);
 }
 
-UniqueFd unixSocket() { return UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)); }
-
-sockaddr_un addressOf(const std::string& path) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-  return a;
-}
-
-// Bytes from `fd` until `want` arrived, EOF, or a second without any.
-std::string receive(int fd, size_t want) {
-  std::string out;
-  while (out.size() < want) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 1000) <= 0) break;
-    char buffer[65536];
-    ssize_t n = ::recv(fd, buffer, std::min(sizeof buffer, want - out.size()), 0);
-    if (n <= 0) break;
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  return out;
-}
+using test::addressOf;
+using test::receive;
+using test::unixSocket;
 
 bool atEof(int fd) {
   pollfd p{fd, POLLIN, 0};

@@ -159,7 +159,123 @@ void VirtioConsole::reset() {
   control_.clear();
   for (auto& port : ports_) {
     port.txOffset = 0;  // the driver's requests are gone
-    port.rxWaiting = port.txWaiting = port.guestOpen = false;
+    port.rxWaiting = port.txWaiting = port.guestOpen = port.hostClosed = false;
+  }
+}
+
+// ---- snapshots ----
+
+// Port 0's role and the ports' names first, so savedConfig() reads them alone; then per
+// port whether a guest process has it open, whether it had a peer (a copy has none) and
+// whether the guest was told it closed; the console's unread input; the control messages
+// the driver has not taken. The transport is paused: no request is being served.
+void VirtioConsole::saveDeviceState(snapshot::StateWriter& out, const std::string& /*files*/) const {
+  std::lock_guard lock(mutex_);  // the port watcher accepts peers meanwhile
+  out.boolean("console", config_.console);
+  out.u32("ports", static_cast<uint32_t>(ports_.size()));
+  for (const auto& port : ports_) {
+    out.blob("name", {reinterpret_cast<const uint8_t*>(port.named.name.data()), port.named.name.size()});
+  }
+  for (const auto& port : ports_) {
+    out.boolean("guestOpen", port.guestOpen);
+    out.boolean("peer", port.peer.valid());
+    out.boolean("hostClosed", port.hostClosed);
+  }
+  std::vector<uint8_t> input(consoleInput_.begin(), consoleInput_.end());
+  out.blob("consoleInput", input);
+  out.u32("control", static_cast<uint32_t>(control_.size()));
+  for (const auto& message : control_) out.blob("message", message);
+}
+
+VirtioConsole::Config VirtioConsole::savedConfig(snapshot::StateReader& in) {
+  Config config;
+  config.console = in.boolean("console");
+  uint32_t count = in.u32("ports", kMaxNamedPorts);
+  for (uint32_t i = 0; i < count; ++i) {
+    auto name = in.blob("name");
+    NamedPort port{std::string(name.begin(), name.end()), {}};
+    if (!validPortName(port.name)) in.fail("field 'name' is not a port name");
+    for (const auto& other : config.ports) {
+      if (other.name == port.name) in.fail("names port '" + port.name + "' twice");
+    }
+    config.ports.push_back(std::move(port));
+  }
+  if (!config.console && config.ports.empty()) in.fail("has neither a console nor a port");
+  return config;
+}
+
+// Everything is read and checked before the device changes: a bad snapshot leaves it as it was.
+void VirtioConsole::restoreDeviceState(snapshot::StateReader& in, const std::string& /*files*/) {
+  Config saved = savedConfig(in);
+  auto names = [](const Config& c) {
+    std::string out = c.console ? "console" : "";
+    for (const auto& p : c.ports) out += (out.empty() ? "" : ",") + p.name;
+    return out;
+  };
+  if (saved.console != config_.console || names(saved) != names(config_)) {
+    // The caller names the copy's ports, each with a socket of its own, after the snapshot's.
+    in.fail("has virtio-console ports [" + names(saved) + "], the device [" + names(config_) + "]");
+  }
+  struct Saved {
+    bool guestOpen, peer, hostClosed;
+  };
+  std::vector<Saved> ports;
+  for (size_t i = 0; i < ports_.size(); ++i) ports.push_back({in.boolean("guestOpen"), in.boolean("peer"), in.boolean("hostClosed")});
+  auto input = in.blob("consoleInput");
+  if (input.size() > kConsoleInputBytes) in.fail("field 'consoleInput' holds more than " + std::to_string(kConsoleInputBytes) + " bytes");
+  if (!input.empty() && !config_.console) in.fail("field 'consoleInput' holds input for a port 0 that is no console");
+  uint32_t count = in.u32("control", kMaxSavedControl);
+  std::deque<std::vector<uint8_t>> control;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto message = in.blob("message");
+    ControlHeader header{};
+    if (message.size() < sizeof header) in.fail("field 'message' is shorter than a control header");
+    std::memcpy(&header, message.data(), sizeof header);
+    std::string extra(message.begin() + sizeof header, message.end());
+    // Only what sendControl() sends: a name only with PORT_NAME, and only the port's own.
+    bool fits = header.id < portCount() && (header.id != 0 || config_.console);
+    switch (header.event) {
+      case kDeviceAdd:
+        fits = fits && extra.empty();
+        break;
+      case kConsolePort:
+        fits = fits && header.id == 0 && extra.empty();
+        break;
+      case kPortOpen:
+        fits = fits && header.value <= 1 && extra.empty();
+        break;
+      case kPortName:
+        fits = fits && header.id != 0 && extra == ports_[header.id - 1].named.name;
+        break;
+      default:
+        fits = false;
+    }
+    if (!fits) {
+      in.fail("field 'message' is no control message this device sends (port " + std::to_string(header.id) + ", event " +
+              std::to_string(header.event) + ")");
+    }
+    control.emplace_back(message.begin(), message.end());
+  }
+
+  std::lock_guard lock(mutex_);
+  consoleInput_.assign(input.begin(), input.end());
+  control_ = std::move(control);
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    Port& port = ports_[i];
+    port.guestOpen = ports[i].guestOpen;
+    port.txOffset = 0;  // a copy's peer gets the whole of a request the original's had part of
+    port.rxWaiting = port.txWaiting = port.peerEof = false;
+    // This process has none of the original's peers: the guest's readers see end of file
+    // until the copy's first peer connects.
+    port.hostClosed = ports[i].peer || ports[i].hostClosed;
+    if (!ports[i].peer) continue;
+    uint32_t id = static_cast<uint32_t>(i + 1);
+    std::erase_if(control_, [id](const std::vector<uint8_t>& message) {  // superseded; keeps the backlog bounded
+      ControlHeader header;
+      std::memcpy(&header, message.data(), sizeof header);
+      return header.id == id && header.event == kPortOpen;
+    });
+    sendControl(id, kPortOpen, 0);
   }
 }
 
@@ -193,6 +309,7 @@ uint32_t VirtioConsole::controlFromDriver(const Chain& chain) {
       }
       // The host side counts as connected from the start: until a peer connects, the
       // guest's writes wait in their ring and its reads wait for data.
+      if (header.id != 0) ports_[header.id - 1].hostClosed = false;
       sendControl(header.id, kPortOpen, 1);
       break;
     case kPortOpen:
@@ -357,6 +474,10 @@ void VirtioConsole::poll() {
         if (peer < 0) continue;
         port.peer.reset(peer);
         port.peerEof = false;
+        if (port.hostClosed) {  // a restored copy's first peer: the guest may use the port again
+          port.hostClosed = false;
+          sendControl(id, kPortOpen, 1);
+        }
       } else {
         if (revents & (POLLIN | POLLHUP | POLLERR)) port.rxWaiting = false;
         if (revents & (POLLOUT | POLLHUP | POLLERR)) port.txWaiting = false;

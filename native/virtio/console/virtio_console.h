@@ -12,6 +12,13 @@
 // has posted some. The console's input waits in a fixed-size buffer. Control messages
 // the device owes the driver are bounded too: while too many are pending, the driver's
 // own control messages wait in their ring.
+//
+// Snapshots keep port 0's role, the ports' names, which ports a guest process has open,
+// the console's unread input and the control messages the driver has not taken. A
+// restored copy listens on sockets of its own (the caller's arguments; the names must be
+// the snapshot's) and has none of the original's peers: a port that had one is reported
+// closed to the guest (PORT_OPEN 0, so its readers see end of file) until the copy's first
+// peer connects (docs/snapshot-format.md).
 #pragma once
 
 #include "util/unique_fd.h"
@@ -47,6 +54,10 @@ class VirtioConsole final : public VirtioDevice {
   static constexpr size_t kMaxNamedPorts = 30;
   static constexpr size_t kConsoleInputBytes = 4096;
   static constexpr size_t kMaxPendingControl = 64;
+  // Control messages a snapshot may hold: the driver's messages are taken while fewer than
+  // kMaxPendingControl wait and add at most one per port each; a restore and the copy's
+  // first peers add at most two PORT_OPENs per port (a restore replaces a port's earlier ones).
+  static constexpr size_t kMaxSavedControl = kMaxPendingControl + 3 * (kMaxNamedPorts + 1);
 
   // Parses `-s N,virtio-console,args`: comma-separated `console` and `name=socketpath`.
   // Throws Error(BadConfig).
@@ -64,15 +75,18 @@ class VirtioConsole final : public VirtioDevice {
   void readConfig(uint64_t offset, std::span<uint8_t> data) const override;
   void attach(std::function<void(unsigned)> kick) override { kick_ = std::move(kick); }
   void reset() override;
-  std::string snapshotRefusal() const override {
-    return "a VM with virtio-console cannot be snapshotted yet (its ports' host sockets cannot be carried over)";
-  }
+  void saveDeviceState(snapshot::StateWriter& out, const std::string& files) const override;
+  void restoreDeviceState(snapshot::StateReader& in, const std::string& files) override;
   uint32_t handle(unsigned queue, const Chain& chain) override;
 
   bool isGuestConsole() const { return config_.console; }
   // Console input for port 0: takes what fits in its buffer and returns how much it took;
   // consoleDrained is called when room appears.
   size_t pushConsoleInput(std::span<const uint8_t> bytes);
+
+  // The configuration a snapshot's device state starts with (socket paths empty): what a
+  // restoring caller needs to give the copy sockets of its own. Throws Error(BadSnapshot).
+  static Config savedConfig(snapshot::StateReader& in);
 
  private:
   struct Port {
@@ -83,6 +97,7 @@ class VirtioConsole final : public VirtioDevice {
     bool peerEof = false;     // the peer shut its sending side
     bool rxWaiting = false;   // a receive request waits for the peer to send
     bool txWaiting = false;   // a transmit request waits for the peer to read
+    bool hostClosed = false;  // the guest was told the host side closed (a restored copy's reset peer)
     uint64_t txOffset = 0;    // bytes of the head transmit request already sent
   };
 
