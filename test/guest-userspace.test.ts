@@ -41,15 +41,15 @@ const bootTimeoutMs = 1_200_000;
 async function torture(guest: Guest): Promise<void> {
   const since = guest.serial.output.length;
   const { output, exitCode } = await guest.run('/opt/torture 1', { timeoutMs: 900_000 });
+  const stats = await guest.stats();
+  const pins = Object.entries(stats?.exits ?? {}).filter(([key]) => key.startsWith('pvm:xstate'));
+  console.log(`torture: ${output.split('\n').find((line) => line.startsWith('torture: vector')) ?? 'no vector line'}; pins ${JSON.stringify(pins)}`);
   const failed = output.split('\n').filter((line) => line.includes(' FAIL '));
   expect(failed).toEqual([]);
   expect(output).toMatch(/^torture: summary 10 passed, 0 failed$/m);
   expect(exitCode).toBe(0);
   // The kernel reports a crashed user process on the console (segfault, general protection).
   expect(guest.serial.output.slice(since)).not.toMatch(/segfault at|general protection|traps:|invalid opcode/);
-  const stats = await guest.stats();
-  const pins = Object.entries(stats?.exits ?? {}).filter(([key]) => key.startsWith('pvm:xstate'));
-  console.log(`torture: ${output.split('\n').find((line) => line.startsWith('torture: vector')) ?? 'no vector line'}; pins ${JSON.stringify(pins)}`);
   if (stats?.pvm) {
     // The torture's vector part passing depends on user mode running with XCR0 = x87|SSE
     // (native/pvm/user_xstate.h): KVM took the pin, in this boot or the snapshot's.
