@@ -37,6 +37,26 @@ export interface DiskOptions {
   serial?: string;
 }
 
+/**
+ * A disk's arguments after its emulation in `-s N,EMULATION,ARGS`: `path[,ro][,ephemeral][,serial=ID]`,
+ * the spelling the VMM parses (native/vmm/board.cc) and the CLI takes.
+ */
+export function diskConf(file: string, disk: Pick<DiskOptions, 'readOnly' | 'ephemeral' | 'serial'>): string {
+  return [file, disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', disk.serial && `serial=${disk.serial}`].filter(Boolean).join(',');
+}
+
+/** diskConf()'s inverse: the file and the options (the VMM refuses unknown ones). */
+export function parseDiskConf(conf: string): { file: string } & Pick<DiskOptions, 'readOnly' | 'ephemeral' | 'serial'> {
+  const [file = '', ...options] = conf.split(',');
+  const serial = options.find((o) => o.startsWith('serial='))?.slice('serial='.length);
+  return {
+    file,
+    ...(options.includes('ro') ? { readOnly: true } : {}),
+    ...(options.includes('ephemeral') ? { ephemeral: true } : {}),
+    ...(serial ? { serial } : {}),
+  };
+}
+
 /** Slot of the virtio-console function (console: 'virtio', ports). */
 export const CONSOLE_SLOT = 1;
 /** Slot of the virtio-rng function and of the first disk. */
@@ -93,7 +113,7 @@ export function pciDevicesFor(
     if (Buffer.byteLength(serial) > 20 || /[,\0]/.test(serial)) {
       throw new VmStartError(`disk ${disk.path}: serial must be at most 20 bytes without commas, got ${JSON.stringify(serial)}`, 'HYVE_BAD_CONFIG');
     }
-    const args = [checkDiskPath(disk.path), disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', serial && `serial=${serial}`].filter(Boolean).join(',');
+    const args = diskConf(checkDiskPath(disk.path), { ...disk, serial });
     devices.push({ slot: FIRST_DISK_SLOT + i, function: 0, emulation: DISK_EMULATIONS[disk.interface ?? 'virtio'], args });
   });
   if (vsockSocket) devices.push(vsockDevice(vsockSocket));

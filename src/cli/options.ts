@@ -14,7 +14,7 @@
  * unless -A, -x, -u say otherwise, while bootGuest's defaults (the native ones) are ACPI,
  * x2APIC and a UTC RTC. Both conversions therefore spell out every machine field.
  */
-import { CONSOLE_SLOT, DISK_EMULATIONS, FIRST_DISK_SLOT, RNG_SLOT, type DiskInterface } from '../disks.js';
+import { CONSOLE_SLOT, DISK_EMULATIONS, FIRST_DISK_SLOT, RNG_SLOT, diskConf, parseDiskConf, type DiskInterface } from '../disks.js';
 import { NET_SLOT } from '../network.js';
 import path from 'node:path';
 import { HYVE_KERNEL_ARGS, HYVE_VIRTIO_CONSOLE_KERNEL_ARGS, type BootGuestOptions } from '../guest.js';
@@ -179,16 +179,9 @@ function devicesOf(args: HyveArgs, cwd: string): Pick<BootGuestOptions, 'disks' 
   const disks = args.slots
     .filter((d) => DISK_INTERFACES[d.emulation] && d.conf)
     .map((d) => {
-      const [file = '', ...options] = d.conf!.split(',');
-      const serial = options.find((o) => o.startsWith('serial='))?.slice('serial='.length);
+      const { file, ...options } = parseDiskConf(d.conf!);
       const diskInterface = DISK_INTERFACES[d.emulation]!;
-      return {
-        path: path.resolve(cwd, file),
-        ...(diskInterface !== 'virtio' ? { interface: diskInterface } : {}),
-        ...(options.includes('ro') ? { readOnly: true } : {}),
-        ...(options.includes('ephemeral') ? { ephemeral: true } : {}),
-        ...(serial ? { serial } : {}),
-      };
+      return { path: path.resolve(cwd, file), ...(diskInterface !== 'virtio' ? { interface: diskInterface } : {}), ...options };
     });
   const consoleItems = args.slots.filter((d) => d.emulation === 'virtio-console').flatMap((d) => (d.conf ?? '').split(','));
   const ports = consoleItems.filter((item) => item.includes('=')).map((item) => item.slice(0, item.indexOf('=')));
@@ -333,8 +326,7 @@ export function toCommandLine(options: BootGuestOptions): string[] {
   if (options.console === 'virtio') argv.push('-s', `${CONSOLE_SLOT},virtio-console,console`);
   (options.disks ?? []).forEach((disk, i) => {
     if (disk.path.includes(',')) throw badConfig('toCommandLine', `${disk.path}: -s cannot hold a path with a comma`);
-    const conf = [path.resolve(disk.path), disk.readOnly && 'ro', disk.ephemeral && 'ephemeral', disk.serial && `serial=${disk.serial}`].filter(Boolean).join(',');
-    argv.push('-s', `${FIRST_DISK_SLOT + i},${DISK_EMULATIONS[disk.interface ?? 'virtio']},${conf}`);
+    argv.push('-s', `${FIRST_DISK_SLOT + i},${DISK_EMULATIONS[disk.interface ?? 'virtio']},${diskConf(path.resolve(disk.path), disk)}`);
   });
   if (options.network !== undefined) {
     const forwards = (options.forwardPorts ?? []).map((f) => {
