@@ -88,23 +88,33 @@ std::unique_ptr<PciDevice> virtioRnd(const PciDeviceSpec& spec, const BoardConte
   return virtioPci(std::make_unique<virtio::VirtioRng>(), context);
 }
 
+// The comma-separated options after an emulation's name.
+std::vector<std::string> splitOptions(const std::string& args) {
+  std::vector<std::string> options;
+  for (size_t at = 0; at <= args.size() && !args.empty();) {
+    size_t comma = args.find(',', at);
+    options.push_back(args.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return options;
+}
+
 // xhyve's "path[,ro]", plus hyve's "ephemeral" and "serial=ID" options, for any disk emulation.
 DiskOptions diskOptions(const PciDeviceSpec& spec) {
   const std::string& name = spec.emulation;
+  std::vector<std::string> options = splitOptions(spec.args);
   DiskOptions disk;
-  size_t comma = spec.args.find(',');
-  disk.path = spec.args.substr(0, comma);
-  if (disk.path.empty()) {
+  if (options.empty() || options.front().empty()) {
     throw Error(ErrorCode::BadConfig, name + " needs a disk image: -s N," + name + ",path[,ro]");
   }
-  while (comma != std::string::npos) {
-    size_t next = spec.args.find(',', comma + 1);
-    std::string option = spec.args.substr(comma + 1, next == std::string::npos ? std::string::npos : next - comma - 1);
+  disk.path = options.front();
+  for (size_t i = 1; i < options.size(); ++i) {
+    const std::string& option = options[i];
     if (option == "ro") disk.readOnly = true;
     else if (option == "ephemeral") disk.ephemeral = true;
     else if (option.rfind("serial=", 0) == 0) disk.serial = option.substr(7);
     else throw Error(ErrorCode::BadConfig, name + " option '" + option + "' is not one of ro, ephemeral, serial=ID");
-    comma = next;
   }
   if (disk.serial.size() > 20) throw Error(ErrorCode::BadConfig, name + " serial '" + disk.serial + "' is longer than 20 bytes");
   return disk;
@@ -141,18 +151,6 @@ std::unique_ptr<PciDevice> ahciCd(const PciDeviceSpec& spec, const BoardContext&
   disk.readOnly = true;
   disk.ephemeral = false;
   return ahciController(std::make_unique<ahci::AtapiCd>(std::make_unique<RawDisk>(disk)), context);
-}
-
-// The comma-separated options after an emulation's name.
-std::vector<std::string> splitOptions(const std::string& args) {
-  std::vector<std::string> options;
-  for (size_t at = 0; at <= args.size() && !args.empty();) {
-    size_t comma = args.find(',', at);
-    options.push_back(args.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  return options;
 }
 
 // "mac=xx:xx:xx:xx:xx:xx" (the CLI always passes the one -M prints), else a random
