@@ -847,25 +847,22 @@ export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> 
   return guest;
 }
 
-/** bootGuest({ snapshot }): a new VM from a snapshot, resolved once it runs (and `ready`, if given). */
-/** Whether the snapshot in `dir` has a virtio-vsock function (at bootGuest's slot); an unreadable one says no, and its restore reports why. */
-function snapshotHasVsock(dir: string): boolean {
+/**
+ * The snapshot's devices a restored copy needs host endpoints of its own for: its
+ * virtio-consoles, and whether it has a virtio-vsock function (at bootGuest's slot). An
+ * unreadable snapshot has none here, and its restore reports why.
+ */
+function snapshotDevices(dir: string): { vsock: boolean; consoles: ReturnType<ReturnType<typeof loadAddon>['snapshotDevices']>['consoles'] } {
   try {
+    const { sections, consoles } = loadAddon().snapshotDevices(dir);
     const slot = VSOCK_SLOT.toString(16).padStart(2, '0');
-    return loadAddon().inspectSnapshot(dir).sections.includes(`device:pci-00:${slot}.0:virtio-vsock`);
+    return { vsock: sections.includes(`device:pci-00:${slot}.0:virtio-vsock`), consoles };
   } catch {
-    return false;
+    return { vsock: false, consoles: [] };
   }
 }
 
-/** The snapshot's virtio-consoles; an unreadable snapshot has none here, and its restore reports why. */
-function snapshotConsoles(dir: string): ReturnType<ReturnType<typeof loadAddon>['snapshotConsoles']> {
-  try {
-    return loadAddon().snapshotConsoles(dir);
-  } catch {
-    return [];
-  }
-}
+/** bootGuest({ snapshot }): a new VM from a snapshot, resolved once it runs (and `ready`, if given). */
 
 async function restoreGuest(snapshot: string, options: BootGuestOptions): Promise<Guest> {
   const startedAt = Date.now();
@@ -883,9 +880,10 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   // its own NIC backend and forwards, port sockets of its own (the original's still
   // listen) and a vsock socket of its own.
   const pciDevices: NonNullable<RestoreChildConfig['pciDevices']> = options.network ? [netDevice(options.network, forwards)] : [];
-  const consoles = snapshotConsoles(dir).map((saved) => ({ saved, made: consoleDevice({ console: saved.console ? 'virtio' : 'serial', ports: saved.ports })! }));
+  const devices = snapshotDevices(dir);
+  const consoles = devices.consoles.map((saved) => ({ saved, made: consoleDevice({ console: saved.console ? 'virtio' : 'serial', ports: saved.ports })! }));
   for (const { saved, made } of consoles) pciDevices.push(consoleFunction(made.device, saved.slot, saved.function));
-  const vsockSocket = snapshotHasVsock(dir) ? newVsockSocketPath() : undefined;
+  const vsockSocket = devices.vsock ? newVsockSocketPath() : undefined;
   if (vsockSocket) pciDevices.push(vsockDevice(vsockSocket));
   const config: RestoreChildConfig = {
     snapshot: dir,

@@ -150,10 +150,11 @@ export interface NativeAddon {
   /** Opens the hypervisor as a VM would; throws with the VM's code when it cannot. */
   checkHypervisor(): HypervisorInfo;
   /**
-   * @internal A snapshot's virtio-console functions: port 0's role and the port names each
-   * was saved with (a restore gives each copy sockets of its own for them).
+   * @internal From one read of a snapshot's state file: its section names, and its
+   * virtio-console functions with port 0's role and the port names each was saved with
+   * (a restore gives each copy sockets of its own for them).
    */
-  snapshotConsoles(dir: string): { slot: number; function: number; console: boolean; ports: string[] }[];
+  snapshotDevices(dir: string): { sections: string[]; consoles: { slot: number; function: number; console: boolean; ports: string[] }[] };
   /** @internal The SMBIOS tables a VM of this configuration gets (for tests). */
   smbiosTables(config: { memoryMiB: number; cpus: number; uuid: string }): SmbiosTables;
   /**

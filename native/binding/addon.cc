@@ -425,17 +425,18 @@ Napi::Value inspectSnapshot(const Napi::CallbackInfo& info) {
   }
 }
 
-// snapshotConsoles(dir): the snapshot's virtio-console functions, [{ slot, function,
-// console, ports }], so a restore can give each copy sockets of its own for their ports
-// (throws HYVE_BAD_SNAPSHOT).
-Napi::Value snapshotConsoles(const Napi::CallbackInfo& info) {
+// snapshotDevices(dir): from one read of the state file, the snapshot's section names and
+// its virtio-console functions, { sections, consoles: [{ slot, function, console, ports }] },
+// so a restore can give each copy sockets of its own (throws HYVE_BAD_SNAPSHOT).
+Napi::Value snapshotDevices(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "snapshotConsoles(dir: string)").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "snapshotDevices(dir: string)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   try {
-    auto consoles = hyve::Board::consolesInSnapshot(hyve::snapshot::readStateFile(info[0].As<Napi::String>().Utf8Value()).sections);
+    hyve::snapshot::StateFile file = hyve::snapshot::readStateFile(info[0].As<Napi::String>().Utf8Value());
+    auto consoles = hyve::Board::consolesInSnapshot(file.sections);
     Napi::Array out = Napi::Array::New(env, consoles.size());
     for (size_t i = 0; i < consoles.size(); ++i) {
       Napi::Object entry = Napi::Object::New(env);
@@ -447,7 +448,12 @@ Napi::Value snapshotConsoles(const Napi::CallbackInfo& info) {
       entry.Set("ports", ports);
       out.Set(i, entry);
     }
-    return out;
+    Napi::Array sections = Napi::Array::New(env, file.header.sections.size());
+    for (size_t i = 0; i < file.header.sections.size(); ++i) sections.Set(i, file.header.sections[i]);
+    Napi::Object devices = Napi::Object::New(env);
+    devices.Set("sections", sections);
+    devices.Set("consoles", out);
+    return devices;
   } catch (const std::exception& e) {
     toJsError(env, e).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -516,7 +522,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("Vm", VmObject::define(env));
   exports.Set("inspectSnapshot", Napi::Function::New(env, inspectSnapshot));
   exports.Set("checkHypervisor", Napi::Function::New(env, checkHypervisor));
-  exports.Set("snapshotConsoles", Napi::Function::New(env, snapshotConsoles));
+  exports.Set("snapshotDevices", Napi::Function::New(env, snapshotDevices));
   exports.Set("version", Napi::String::New(env, hyve::snapshot::hyveVersion()));
   exports.Set("inspectKernel", Napi::Function::New(env, inspectKernel));
   exports.Set("smbiosTables", Napi::Function::New(env, smbiosTables));
