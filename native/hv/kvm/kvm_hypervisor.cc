@@ -147,10 +147,19 @@ std::vector<CpuidEntry> KvmVm::supportedCpuid() const {
       if (errno == E2BIG && capacity < 4096) continue;
       throwErrno(ErrorCode::Hypervisor, "KVM_GET_SUPPORTED_CPUID failed");
     }
+    // The in-kernel LAPIC emulates the TSC-deadline timer whatever the host CPU has, but
+    // kernels before 6.3 leave it out of this table (QEMU and Firecracker add it too). A
+    // guest without it calibrates its LAPIC timer against the PIT for 100 ms at boot, and
+    // where that verification fails (timing under nested emulation) it falls back to PIT
+    // broadcast: sleeps never end.
+    const bool tscDeadline = ::ioctl(vm_.get(), KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    constexpr uint32_t kLeaf1EcxTscDeadline = 1u << 24;
     std::vector<CpuidEntry> entries;
     for (uint32_t i = 0; i < cpuid->nent; ++i) {
       const auto& e = cpuid->entries[i];
-      entries.push_back({e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
+      uint32_t ecx = e.ecx;
+      if (e.function == 1 && tscDeadline) ecx |= kLeaf1EcxTscDeadline;
+      entries.push_back({e.function, e.index, e.flags, e.eax, e.ebx, ecx, e.edx});
     }
     return entries;
   }
