@@ -17,7 +17,9 @@
 #   libslirp-dev                 virtio-net's rootless user-mode networking (linked into the addon)
 #   iproute2                     ip netns / ip tuntap for the tap backend's test
 #   libseccomp-dev               the per-thread seccomp filters (native/util/seccomp*.cc)
-#   qemu-system-x86              benchmarks only: QEMU TCG's side-by-side figures (npm run bench)
+#   qemu-system-x86 kmod         QEMU TCG's side-by-side figures (npm run bench), and the nested-KVM
+#                                VM that scripts/with-kvm.sh runs the VM tests in on a machine
+#                                without /dev/kvm (kmod's depmod indexes that VM's modules)
 #   dropbear-bin openssh-sftp-server
 #                                the SSH overlay's server and SFTP (guest.exec/upload, src/fixtures/ssh-overlay.ts)
 set -euo pipefail
@@ -32,7 +34,7 @@ packages=(
   xorriso
   libslirp-dev iproute2
   libseccomp-dev
-  qemu-system-x86
+  qemu-system-x86 kmod
   dropbear-bin openssh-sftp-server
 )
 missing=()

@@ -21,9 +21,9 @@ runtime="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 # Node's own allocations are not ours to judge: leak checking stays off; any ASan or
 # UBSan report aborts the VM process, which the tests see as a failure.
 export HYVE_ADDON="$PWD/$addon"
-export LD_PRELOAD="$runtime"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-"$out/tree/build/Release/native_tests"  # the device unit tests, sanitized too
-LD_PRELOAD= FUZZ_SECONDS=20 bash scripts/fuzz.sh  # every libFuzzer target in test/fuzz/, 20 s each, one per core at once
-exec npx vitest run test/platform.test.ts test/boot-errors.test.ts test/snapshot-fields.test.ts test/special-files.test.ts test/profiler.test.ts test/seccomp.test.ts test/virtio-hostile.test.ts test/device-hammer.test.ts
+LD_PRELOAD="$runtime" "$out/tree/build/Release/native_tests"  # the device unit tests, sanitized too
+FUZZ_SECONDS=20 bash scripts/fuzz.sh  # every libFuzzer target in test/fuzz/, 20 s each, one per core at once
+# The runtime is preloaded into the test processes only, not into with-kvm.sh's QEMU.
+exec bash scripts/with-kvm.sh env LD_PRELOAD="$runtime" npx vitest run test/platform.test.ts test/boot-errors.test.ts test/snapshot-fields.test.ts test/special-files.test.ts test/profiler.test.ts test/seccomp.test.ts test/virtio-hostile.test.ts test/device-hammer.test.ts
