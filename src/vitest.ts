@@ -204,8 +204,9 @@ async function bootForTest(context: Pick<TestContext, 'task'>, boot: Boot, name:
   const bounded = budget > 0 && Number.isFinite(budget);
   const controller = new AbortController();
   const started = Date.now();
-  // Leave vitest's own timer room: aborting kills the VM (or a kernel build) first.
-  const timer = bounded ? setTimeout(() => controller.abort(), budget - Math.min(1000, budget / 5)) : undefined;
+  // Leave vitest's own timer room: aborting kills the VM (or a kernel build) first, and
+  // reaping a VM process took over a second on a slow host (QEMU TCG, nested KVM).
+  const timer = bounded ? setTimeout(() => controller.abort(), budget - Math.min(2000, budget / 4)) : undefined;
   try {
     return await boot(controller.signal, name);
   } catch (error) {

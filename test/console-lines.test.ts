@@ -129,7 +129,7 @@ describe('wait strategies', () => {
 
   test("the boot's timeoutMs bounds a wait without its own timeout, and the VM is gone after", async () => {
     const before = children();
-    const error = (await bootGuest({ kernel, ready: /never printed/, timeoutMs: 800, onLog: () => {} }).catch((e: unknown) => e)) as GuestError;
+    const error = (await bootGuest({ kernel, ready: /never printed/, timeoutMs: 5000, onLog: () => {} }).catch((e: unknown) => e)) as GuestError;
     expect(error).toBeInstanceOf(GuestError);
     expect(error.message).toMatch(/Wait\.forSerial\(\/never printed\/\) failed after \d+ ms: .*the boot's timeoutMs/);
     expect(children()).toEqual(before);

@@ -7,10 +7,10 @@ const kernel = process.env.HYVE_INNER_KERNEL!;
 const slow = guestTest({ kernel, ready: 'never printed', timeoutMs: 600_000, memory: '64M' });
 const slowFile = guestTest({ kernel, ready: 'never printed', timeoutMs: 600_000, memory: '64M', scope: 'file' });
 
-slow('test scope, vitest default testTimeout', async ({ guest }) => {
+slow("test scope, the config's testTimeout", async ({ guest }) => {
   expect(guest).toBeUndefined(); // never reached: the boot fails first
 });
 
-slowFile('file scope, a 2 s test timeout', { timeout: 2000 }, async ({ guest }) => {
+slowFile('file scope, a 6 s test timeout', { timeout: 6000 }, async ({ guest }) => {
   expect(guest).toBeUndefined(); // never reached: the boot fails first
 });

@@ -6,7 +6,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['*.inner.ts'],
-    // vitest's defaults for testTimeout (5 s) and hookTimeout (10 s) stay as they are.
+    // A configured testTimeout rather than vitest's 5 s default: on a slow host (QEMU TCG)
+    // a VM process takes longer than 5 s to show its console. hookTimeout stays 10 s.
+    testTimeout: 15_000,
     pool: 'forks',
     maxWorkers: 1,
     // Where vitest copies attachments (the outer test passes a temporary directory).
