@@ -34,6 +34,7 @@ async function runInner(file: string): Promise<Map<string, InnerTest>> {
     env: {
       ...process.env,
       HYVE_INNER_KERNEL: buildGuest('uart'),
+      HYVE_INNER_SLEEP_KERNEL: buildGuest('power'),
       HYVE_INNER_REPORT: report,
       HYVE_TRANSCRIPT_DIR: path.join(work, 'transcripts'),
       HYVE_INNER_ATTACHMENTS: path.join(work, 'attachments'),
@@ -85,7 +86,7 @@ describe('failure reports', () => {
     const annotation = t.annotations.find((a) => a.type === 'hyve');
     expect(annotation?.message).toMatch(/^guest console \(timeout, boot phase: console up\)/);
     expect(annotation?.attachment?.contentType).toBe('text/plain');
-    expect(readFileSync(annotation!.attachment!.path!, 'utf8')).toContain('hyve-guest: uart ok');
+    expect(readFileSync(annotation!.attachment!.path!, 'utf8')).toContain('hyve-guest: sleeping');
   });
 });
 
@@ -96,8 +97,8 @@ describe('vitest timeouts', () => {
   }, 120_000);
 
   test.each([
-    ["test scope, the config's testTimeout", 15_000],
-    ['file scope, a 6 s test timeout', 6000],
+    ["test scope, the config's testTimeout", 20_000],
+    ['file scope, an 8 s test timeout', 8000],
   ])('%s: the boot is given up with HYVE_TEST_TIMEOUT, not a bare vitest timeout', (name, budget) => {
     const t = tests.get(name)!;
     expect(t.state).toBe('failed');
@@ -110,7 +111,7 @@ describe('vitest timeouts', () => {
     expect(t.duration).toBeLessThan(budget);
     const annotation = t.annotations.find((a) => a.type === 'hyve');
     expect(annotation?.message).toBe('guest console (aborted, boot phase: console up)');
-    expect(readFileSync(annotation!.attachment!.path!, 'utf8')).toContain('hyve-guest: uart ok');
+    expect(readFileSync(annotation!.attachment!.path!, 'utf8')).toContain('hyve-guest: sleeping');
   });
 });
 

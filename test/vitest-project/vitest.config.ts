@@ -8,7 +8,7 @@ export default defineConfig({
     include: ['*.inner.ts'],
     // A configured testTimeout rather than vitest's 5 s default: on a slow host (QEMU TCG)
     // a VM process takes longer than 5 s to show its console. hookTimeout stays 10 s.
-    testTimeout: 15_000,
+    testTimeout: 20_000,
     pool: 'forks',
     maxWorkers: 1,
     // Where vitest copies attachments (the outer test passes a temporary directory).
