@@ -47,24 +47,25 @@ async function vmmError(config: ConstructorParameters<typeof VmProcess>[0]): Pro
   return error as VmStartError;
 }
 
-// Each of these hung forever before the fix; a 15 s test timeout catches a regression.
+// Each of these hung forever before the fix; a 60 s test timeout catches a regression
+// (two VM starts under ASan on a nested, emulated host took over 15 s).
 describe('the VMM refuses special files without blocking', () => {
   test('a FIFO as kernel', async () => {
     const error = await vmmError({ kernel: fifo, memoryMiB: 64 });
     expect(error.code).toBe('HYVE_BAD_KERNEL');
     expect(error.message).toBe(`kernel ${fifo} is a FIFO, not a regular file`);
-  }, 15_000);
+  }, 60_000);
 
   test('a FIFO as initrd', async () => {
     const error = await vmmError({ kernel: buildGuest('uart'), initrd: fifo, memoryMiB: 64 });
     expect(error.code).toBe('HYVE_BAD_INITRD');
     expect(error.message).toBe(`initrd ${fifo} is a FIFO, not a regular file`);
-  }, 15_000);
+  }, 60_000);
 
   test('a directory and a character device as kernel', async () => {
     expect((await vmmError({ kernel: work, memoryMiB: 64 })).message).toBe(`kernel ${work} is a directory, not a regular file`);
     expect((await vmmError({ kernel: '/dev/zero', memoryMiB: 64 })).message).toBe('kernel /dev/zero is a character device, not a regular file');
-  }, 15_000);
+  }, 60_000);
 
   test('a FIFO as state.bin', async () => {
     const dir = snapshotWithFifo('state.bin');
@@ -72,14 +73,14 @@ describe('the VMM refuses special files without blocking', () => {
     expect(error.code).toBe('HYVE_BAD_SNAPSHOT');
     expect(error.message).toContain(`${path.join(dir, 'state.bin')} is a FIFO, not a regular file`);
     expect(() => inspectSnapshot(dir)).toThrow(expect.objectContaining({ code: 'HYVE_BAD_SNAPSHOT', message: expect.stringContaining('is a FIFO') }));
-  }, 15_000);
+  }, 60_000);
 
   test('a FIFO as memory.bin', async () => {
     const dir = snapshotWithFifo('memory.bin');
     const error = await vmmError({ snapshot: dir });
     expect(error.code).toBe('HYVE_BAD_SNAPSHOT');
     expect(error.message).toContain(`${path.join(dir, 'memory.bin')} is a FIFO, not a regular file`);
-  }, 15_000);
+  }, 60_000);
 });
 
 describe('bootGuest and the CLI refuse special files before starting a VM', () => {
@@ -89,7 +90,7 @@ describe('bootGuest and the CLI refuse special files before starting a VM', () =
       code: 'HYVE_BAD_INITRD',
       message: `initrd ${fifo} is a FIFO, not a regular file`,
     });
-  }, 15_000);
+  }, 60_000);
 
   test('state.bin and memory.bin', async () => {
     for (const name of ['state.bin', 'memory.bin'] as const) {
@@ -99,7 +100,7 @@ describe('bootGuest and the CLI refuse special files before starting a VM', () =
         message: `snapshot file ${path.join(dir, name)} is a FIFO, not a regular file`,
       });
     }
-  }, 15_000);
+  }, 60_000);
 
   test('the CLI names the FIFO', () => {
     const result = runCli(['-m', '64M', '-f', `kexec,${fifo},,`], { timeoutMs: 15_000 });
