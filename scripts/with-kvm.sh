@@ -114,12 +114,12 @@ export -p | grep -v -E '^declare -x (OLDPWD|PWD|SHLVL|_)=' >"$job/env.sh"
   echo '#!/bin/bash'
   echo ". $(printf %q "$job/env.sh")"
   echo "cd $(printf %q "$PWD")"
-  # Through a pipe, so the command sees no terminal (the VM's console is one); a copy
-  # in the job directory can be followed from outside while it runs.
-  echo "set -o pipefail"
   # What runs longest and the kernel's last words, each minute, on a second serial port
   # that QEMU writes to monitor.txt: the way to see into a run that hangs, even on 9p.
   echo "(while sleep 60; do { date; ps -eo pid,stat,etime,time,wchan:20,args --sort=-time | cut -c1-200 | head -n 25; dmesg | tail -n 40; } >/dev/ttyS1; done) &"
+  # Through a pipe, so the command sees no terminal (the VM's console is one); a copy
+  # in the job directory can be followed from outside while it runs.
+  echo "set -o pipefail"
   printf '%q ' "$@"
   echo "</dev/null 2>&1 | tee $(printf %q "$job/output.log")"
   echo "echo \$? >$(printf %q "$job/status")"
