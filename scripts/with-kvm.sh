@@ -57,7 +57,12 @@ for d in proc sys dev; do mount --bind /$d /host/$d; done
 # a local /tmp (9p has none of them).
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts && mount --bind /host/dev/pts/ptmx /host/dev/ptmx
+# A command run from a directory under /tmp (a clone in /tmp/x) keeps that directory:
+# it is bound back from the host's /tmp over the new one.
+mkdir -p /host-tmp && mount --bind /host/tmp /host-tmp
 for d in dev/shm tmp run; do mount -t tmpfs tmpfs /host/$d || echo "hyve-nested: cannot mount /$d"; done
+keep=$(cat "/host$job/tmp-keep" 2>/dev/null)
+[ -z "$keep" ] || { mkdir -p "/host/tmp/$keep" && mount --bind "/host-tmp/$keep" "/host/tmp/$keep"; }
 ip link set lo up
 echo; echo "hyve-nested: start"  # after a newline: the BIOS's last escape codes have none
 chroot /host /bin/bash "$job/run.sh"
@@ -110,6 +115,7 @@ job=$(mktemp -d "$kernel_dir/job-XXXXXX")
 log="$job/qemu.log"
 trap 'rm -rf "$job"' EXIT
 export -p | grep -v -E '^declare -x (OLDPWD|PWD|SHLVL|_)=' >"$job/env.sh"
+case "$PWD/" in /tmp/?*) top=${PWD#/tmp/}; echo "${top%%/*}" >"$job/tmp-keep" ;; esac
 {
   echo '#!/bin/bash'
   echo ". $(printf %q "$job/env.sh")"
