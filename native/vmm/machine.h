@@ -142,6 +142,7 @@ class Machine final : public MachineControl {
   void writeProfile();
   double msSinceCreation() const;
   std::string describeVcpu(hv::Vcpu& vcpu) const;
+  std::string describeTripleFault(hv::Vcpu& vcpu) const;
 
   MachineConfig config_;
   std::chrono::steady_clock::time_point created_;

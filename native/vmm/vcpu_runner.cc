@@ -34,6 +34,20 @@ std::string Machine::describeVcpu(hv::Vcpu& vcpu) const {
   }
 }
 
+std::string Machine::describeTripleFault(hv::Vcpu& vcpu) const {
+  // AMD's KVM reinitialises the vCPU on a shutdown intercept (the VMCB is undefined after
+  // one), so it reports the reset vector, not where the guest faulted: say so instead of
+  // printing registers that would send a reader to address 0xfff0.
+  try {
+    if (vcpu.registers().rip == 0xfff0 && vcpu.specialRegisters().cr3 == 0)
+      return "vCPU " + std::to_string(vcpu.id()) +
+             " (the hypervisor reset its registers at the fault, as AMD's KVM does: where it faulted is unknown; "
+             "the console transcript shows how far the guest got)";
+  } catch (const std::exception&) {
+  }
+  return describeVcpu(vcpu);
+}
+
 void Machine::runVcpu(VcpuRunner& runner) {
   hv::Vcpu& vcpu = *runner.vcpu;
   vcpu.bindToCurrentThread();
@@ -84,7 +98,7 @@ void Machine::runVcpu(VcpuRunner& runner) {
           break;
         case Kind::Shutdown:
           runner.count("shutdown");
-          finish(ExitOutcome::TripleFault, "triple fault: " + describeVcpu(vcpu));
+          finish(ExitOutcome::TripleFault, "triple fault: " + describeTripleFault(vcpu));
           return;
         case Kind::SystemReset:
           finish(ExitOutcome::Reboot, "");
