@@ -46,12 +46,14 @@ test('every device hammered at random: the VMM stays up and its memory flat; the
   });
   let output = '';
   const resident: number[] = [];
+  let linesSeen = 0;
   vm.on('console', (port, data) => {
     if (port !== 0) return;
-    const before = output.split('\n').length;
     output += data.toString('latin1');
-    const rounds = output.split('\n').slice(before - 1).filter((line) => /^hyve-guest: round \d+$/.test(line)).length;
-    for (let i = 0; i < rounds; i++) resident.push(residentKiB(vm.pid!));
+    // Complete lines only: a chunk can end inside "hyve-guest: round 3", before its newline.
+    const complete = output.split('\n').slice(0, -1);
+    for (const line of complete.slice(linesSeen)) if (/^hyve-guest: round \d+$/.test(line)) resident.push(residentKiB(vm.pid!));
+    linesSeen = complete.length;
   });
   const exit = await vm.exited;
   const lines = output.split('\n').filter((line) => line.startsWith('hyve-guest: '));

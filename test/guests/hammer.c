@@ -62,13 +62,20 @@ static void find_bars(void) {
   }
 }
 
-/* A value for a register: random, or an address into the scratch area, or a small number. */
+/* A value for a register: random, or an address into the scratch area, or a small number.
+ * A random one never lands below the scratch area, where the guest's code, stack, GDT and
+ * page tables are: a device told to write there (a ring, a received-FIS area) would crash
+ * the guest at a moment that depends on the host's timing, which tests the guest, not the
+ * VMM. */
 static uint32_t value(void) {
   uint64_t r = next();
   switch (r & 3) {
     case 0: return (uint32_t)(SCRATCH + ((r >> 8) % SCRATCH_SIZE));
     case 1: return (uint32_t)((r >> 8) & 0xff);
-    default: return (uint32_t)(r >> 16);
+    default: {
+      uint32_t v = (uint32_t)(r >> 16);
+      return v < SCRATCH ? (uint32_t)(SCRATCH + v % SCRATCH_SIZE) : v;
+    }
   }
 }
 
