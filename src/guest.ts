@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { defaultCacheDir, ensureDefaultGuest, DEFAULT_READY_MARKER, NO_ECHO_ARG, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
-import { ensureSshInitrd, ensureSshOverlay, SSH_KERNEL_ARGS, SSH_VSOCK_PORT } from './fixtures/ssh-overlay.js';
+import { ensureSshInitrd, ensureSshOverlay, SSH_KERNEL_ARGS, SSH_NETWORK_KERNEL_ARG, SSH_TCP_PORT, SSH_VSOCK_PORT } from './fixtures/ssh-overlay.js';
 import { SshError, connectSsh, downloadOn, execOn, spawnOn, uploadOn, type ExecOptions, type ExecResult, type SpawnedCommand, type SshOptions } from './ssh.js';
 import type { Client } from 'ssh2';
 import {
@@ -150,6 +150,15 @@ export interface BootGuestOptions {
    */
   vsock?: boolean;
   /**
+   * How `guest.ssh()`, exec() and the rest reach the guest's SSH server. 'vsock' (the
+   * default): over the vsock device. 'network': through a forward of guest TCP port 22 on
+   * the user network (needs `network: 'user'`; the forward is added, `guest.hostPort(22)`
+   * tells its host port, and no vsock device is made), for guests whose kernel has no vsock.
+   * Either way the default guest carries Dropbear when SSH is asked for (`ready: 'ssh'`,
+   * `vsock: true`, or this option).
+   */
+  ssh?: 'vsock' | 'network';
+  /**
    * Profile the guest: each vCPU is sampled `hz` times a second (default 99) and the folded
    * stacks (`root;...;leaf count`) are written to `file` when the VM ends, named with
    * `symbols` (default: the default guest's vmlinux, or the kernel when it is an ELF file).
@@ -236,6 +245,8 @@ export class Guest implements AsyncDisposable {
     failOn: readonly RegExp[] = KERNEL_FAILURE_PATTERNS,
     /** The host side of the guest's vsock device, if it may have one. */
     readonly vsockSocket?: string,
+    /** SSH goes through the user network's forward of guest port 22 instead of vsock. */
+    private readonly sshOverNetwork = false,
   ) {
     // Without g/y a pattern keeps no lastIndex between lines.
     this.failOn = failOn.map((pattern) => new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')));
@@ -511,6 +522,7 @@ export class Guest implements AsyncDisposable {
   async ssh(options: SshOptions = {}): Promise<Client> {
     if (this.failure) throw this.failure;
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(30_000, 120_000);
+    if (this.sshOverNetwork) return this.sshOverForward(options, timeoutMs);
     let sock: Duplex;
     try {
       sock = await this.connect(SSH_VSOCK_PORT, { timeoutMs });
@@ -522,7 +534,28 @@ export class Guest implements AsyncDisposable {
     return this.sshOver(sock, options, timeoutMs);
   }
 
-  /** An SSH session on a vsock stream to the guest's port 22. */
+  /**
+   * ssh: 'network': an SSH session through the forward of guest port 22. The user network
+   * accepts on the host at once and closes when the guest refuses, so a guest without an
+   * SSH server shows up as a failed handshake: reported as 'no ssh'.
+   */
+  private async sshOverForward(options: SshOptions, timeoutMs: number): Promise<Client> {
+    const port = this.hostPort(SSH_TCP_PORT);
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+      socket.once('error', reject);
+    });
+    try {
+      return await this.sshOver(sock, options, timeoutMs);
+    } catch (error) {
+      sock.destroy();
+      if (this.failure) throw this.failure;
+      if (error instanceof SshError && error.code === 'HYVE_SSH_HOST_KEY') throw error;
+      throw this.errorFor('no ssh', `the guest's console is up but SSH on its port 22 (host port ${port}) is not: ${(error as Error).message}`);
+    }
+  }
+
+  /** An SSH session on a stream to the guest's port 22. */
   private async sshOver(sock: Duplex, options: SshOptions, timeoutMs: number): Promise<Client> {
     const identity = (await ensureSshOverlay({ cacheDir: defaultCacheDir() })).identity;
     const expected = options.hostKeyFingerprint === undefined ? identity : { ...identity, hostKeyFingerprint: options.hostKeyFingerprint };
@@ -577,6 +610,20 @@ export class Guest implements AsyncDisposable {
    * server process in the guest, which an emulated guest pays for in seconds.
    */
   async waitForSsh(deadline: number): Promise<void> {
+    if (this.sshOverNetwork) {
+      // Through the forward a whole handshake is the only probe: tried until one works.
+      for (;;) {
+        if (this.failure) throw this.failure;
+        try {
+          this.shareSsh(Promise.resolve(await this.ssh({ timeoutMs: Math.max(1_000, deadline - Date.now()) })));
+          return;
+        } catch (error) {
+          const hopeless = error instanceof SshError && error.code === 'HYVE_SSH_HOST_KEY';
+          if (hopeless || this.failure || Date.now() + 200 >= deadline) throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
     // Until something listens on port 22 (probing the port makes no error reports).
     for (;;) {
       if (this.failure) throw this.failure;
@@ -728,7 +775,7 @@ function resolveProfile(profile: ProfileOptions, symbols: string | undefined): P
  * both a boot and the snapshot cache's key take them from.
  */
 export async function bootFiles(
-  options: Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'onProgress' | 'signal' | 'console' | 'vsock' | 'ready'>,
+  options: Pick<BootGuestOptions, 'kernel' | 'initrd' | 'cmdline' | 'onProgress' | 'signal' | 'console' | 'vsock' | 'ready' | 'ssh'>,
 ): Promise<{ kernel: string; initrd: string | undefined; cmdline: string; vmlinux: string | undefined }> {
   let { kernel, initrd } = options;
   let initArgs: string | undefined;
@@ -740,10 +787,10 @@ export async function bootFiles(
     if (initrd === undefined) {
       initrd = defaults.initrd;
       initArgs = NO_ECHO_ARG; // the default /init: a console without echo, for run()
-      if (wantsVsock(options)) {
-        // With vsock the default guest also answers SSH: the overlay's init starts Dropbear first.
+      if (wantsVsock(options) || options.ssh === 'network') {
+        // With vsock (or ssh: 'network') the default guest also answers SSH: the overlay's init starts Dropbear first.
         initrd = (await ensureSshInitrd(initrd, { cacheDir: defaultCacheDir() })).initrd;
-        initArgs = `${NO_ECHO_ARG} ${SSH_KERNEL_ARGS}`;
+        initArgs = [NO_ECHO_ARG, SSH_KERNEL_ARGS, options.ssh === 'network' ? SSH_NETWORK_KERNEL_ARG : ''].filter(Boolean).join(' ');
       }
     }
   }
@@ -759,9 +806,21 @@ function consoleDevice(options: Pick<BootGuestOptions, 'console' | 'ports'>): { 
   return { device: { console: options.console === 'virtio', ports: names.map((name) => ({ name, socket: path.join(dir, `${name}.sock`) })) }, dir };
 }
 
-/** vsock is on when asked for, and for ready: 'ssh' (SSH runs over it). */
-function wantsVsock(options: Pick<BootGuestOptions, 'vsock' | 'ready'>): boolean {
-  return options.vsock ?? options.ready === 'ssh';
+/** vsock is on when asked for, and for ready: 'ssh' (SSH runs over it unless ssh: 'network'). */
+function wantsVsock(options: Pick<BootGuestOptions, 'vsock' | 'ready' | 'ssh'>): boolean {
+  return options.vsock ?? (options.ready === 'ssh' && options.ssh !== 'network');
+}
+
+/**
+ * The network options checked, and the port forwards with guest port 22's added for
+ * ssh: 'network' (validateBootGuestOptions made sure it has network: 'user'), unless the
+ * caller forwards that port already.
+ */
+function networkForwards(options: Pick<BootGuestOptions, 'network' | 'forwardPorts' | 'ssh'>): PortForward[] | undefined {
+  checkNetworkOptions(options.network, options.forwardPorts);
+  if (options.ssh !== 'network') return options.forwardPorts;
+  const forwards = options.forwardPorts ?? [];
+  return forwards.some((f) => f.guest === SSH_TCP_PORT) ? forwards : [...forwards, { guest: SSH_TCP_PORT }];
 }
 
 async function resolveConfig(options: BootGuestOptions): Promise<{
@@ -783,11 +842,11 @@ async function resolveConfig(options: BootGuestOptions): Promise<{
     ...options.machine,
     ...(options.profile ? { profile: resolveProfile(options.profile, symbols) } : {}),
   };
-  checkNetworkOptions(options.network, options.forwardPorts);
+  const wantedForwards = networkForwards(options);
   // ready: 'ssh' waits for the default guest's marker first (SSH is tried after it), for nothing on a console of another init.
   const consoleReady = options.ready === 'ssh' ? (options.kernel === undefined && options.initrd === undefined ? DEFAULT_READY_MARKER : undefined) : (options.ready ?? DEFAULT_READY_MARKER);
   const ready = consoleReady === undefined ? undefined : toWaitStrategy(consoleReady);
-  const forwards = await resolveForwards(options.forwardPorts);
+  const forwards = await resolveForwards(wantedForwards);
   const nic = options.network && netDevice(options.network, forwards, options.uuid);
   const withoutSockets = pciDevicesFor(options.disks, options.rng, nic);  // checks the disks before a directory is made
   const ports = consoleDevice(options);
@@ -838,7 +897,7 @@ export async function bootGuest(options: BootGuestOptions = {}): Promise<Guest> 
   const vm = new VmProcess(config);
   if (ports) void vm.exited.then(() => rmSync(ports.dir, { recursive: true, force: true }));
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
-  const guest = new Guest(vm, path.basename(config.kernel), options.failOn, vsockSocket);
+  const guest = new Guest(vm, path.basename(config.kernel), options.failOn, vsockSocket, options.ssh === 'network');
   guest.setForwards(forwards);
   for (const port of ports?.device.ports ?? []) guest.portSockets.set(port.name, port.socket);
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(60_000, 300_000);
@@ -874,8 +933,7 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
     const problem = notRegularFile(path.join(dir, name));
     if (problem !== undefined) throw new VmStartError(`snapshot file ${path.join(dir, name)} ${problem}`, 'HYVE_BAD_SNAPSHOT');
   }
-  checkNetworkOptions(options.network, options.forwardPorts);
-  const forwards = await resolveForwards(options.forwardPorts);
+  const forwards = await resolveForwards(networkForwards(options));
   // The snapshot names its NIC, virtio-console and vsock device; the restored copy gets
   // its own NIC backend and forwards, port sockets of its own (the original's still
   // listen) and a vsock socket of its own.
@@ -901,7 +959,7 @@ async function restoreGuest(snapshot: string, options: BootGuestOptions): Promis
   const vm = new VmProcess(config);
   for (const { made } of consoles) void vm.exited.then(() => rmSync(made.dir, { recursive: true, force: true }));
   vm.on('log', options.onLog ?? ((line) => process.stderr.write(`hyve: ${line}\n`)));
-  const guest = new Guest(vm, path.basename(dir), options.failOn, vsockSocket);
+  const guest = new Guest(vm, path.basename(dir), options.failOn, vsockSocket, options.ssh === 'network');
   guest.setForwards(forwards);
   for (const port of consoles.flatMap(({ made }) => made.device.ports)) guest.portSockets.set(port.name, port.socket);
   const ready = options.ready === undefined || options.ready === 'ssh' ? undefined : toWaitStrategy(options.ready);

@@ -60,7 +60,7 @@ export type { DiskInterface, DiskOptions } from './disks.js';
 export { USER_NET, type NetworkOption, type PortForward } from './network.js';
 export { VsockError, type VsockErrorCode, type ConnectOptions } from './vsock.js';
 export { SshError, type SshErrorCode, type SshOptions, type ExecOptions, type ExecResult, type SpawnedCommand, type CommandExit } from './ssh.js';
-export { appendSshOverlay, ensureSshOverlay, sshFingerprint, SSH_KERNEL_ARGS, SSH_VSOCK_PORT, type SshIdentity, type SshOverlay } from './fixtures/ssh-overlay.js';
+export { appendSshOverlay, ensureSshOverlay, sshFingerprint, SSH_KERNEL_ARGS, SSH_NETWORK_KERNEL_ARG, SSH_TCP_PORT, SSH_VSOCK_PORT, type SshIdentity, type SshOverlay } from './fixtures/ssh-overlay.js';
 export {
   loadSymbols,
   parseFolded,

@@ -34,6 +34,7 @@ export const BOOT_GUEST_OPTION_NAMES = [
   'console',
   'ports',
   'vsock',
+  'ssh',
 ] as const;
 
 /** The fields of one entry of bootGuest()'s `disks` option. */
@@ -89,6 +90,7 @@ export const RESTORE_OPTION_NAMES = [
   'profile',
   'network',
   'forwardPorts',
+  'ssh',
 ] as const;
 
 /** Most vCPUs a machine may have (the VMM's limit). */
@@ -208,6 +210,7 @@ const BOOT_GUEST_RULES: Record<(typeof BOOT_GUEST_OPTION_NAMES)[number], Rule> =
       v.every((name) => typeof name === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(name)),
   },
   vsock: isBoolean,
+  ssh: { accepts: "'vsock' or 'network'", ok: (v) => v === 'vsock' || v === 'network' },
 };
 
 const MACHINE_RULES: Record<(typeof MACHINE_OPTION_NAMES)[number], Rule> = {
@@ -336,8 +339,11 @@ function fromCommandLineHint(key: string): string | undefined {
 
 /** The nested `machine` object, and `memory`'s value (a size string is only checked by parsing it). */
 function checkBootDetails(where: string, options: unknown): void {
-  const { machine, memory } = (options ?? {}) as { machine?: unknown; memory?: string | number };
+  const { machine, memory, ssh, network } = (options ?? {}) as { machine?: unknown; memory?: string | number; ssh?: unknown; network?: unknown };
   if (machine !== undefined) check(`${where}: machine`, machine, MACHINE_RULES);
+  if (ssh === 'network' && network !== 'user') {
+    throw badConfig(where, `option 'ssh': 'network' needs network: 'user' (SSH goes through its forward of guest port 22), got network ${describe(network)}`);
+  }
   if (memory !== undefined) {
     try {
       parseMemoryMiB(memory);

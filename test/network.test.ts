@@ -2,7 +2,8 @@
  * virtio-net with user-mode networking on the default guest (one boot for the file, then
  * restored copies of its snapshot): DHCP and resolv.conf from /init, a 10 MiB download
  * from an HTTP server on the host's 127.0.0.1 (the guest's 10.0.2.2), host -> guest TCP
- * through forwarded ports both ways, and two restored copies with forwards of their own.
+ * through forwarded ports both ways, two restored copies with forwards of their own, and
+ * SSH through the forward of guest port 22 (ssh: 'network') in the guest and each copy.
  * Traffic stays on loopback: nothing here needs a resolver or another host.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -92,6 +93,7 @@ beforeAll(async () => {
     memory: '256M',
     network: 'user',
     forwardPorts: [{ guest: 8080 }, { guest: 9000, host: fixedHostPort }],
+    ssh: 'network',
   });
 }, 1_200_000);
 
@@ -102,6 +104,24 @@ afterAll(async () => {
 });
 
 const sh = async (g: Guest, command: string, timeoutMs = 300_000) => g.run(command, { timeoutMs });
+
+/** The first line a TCP server on 127.0.0.1:`port` sends. */
+function banner(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (data: string) => {
+      got += data;
+      if (got.includes('\n')) {
+        socket.destroy();
+        resolve(got.split('\n')[0]!.trim());
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(got));
+  });
+}
 
 let snapshot: string | undefined;
 /** A snapshot of the booted guest (taken once), for restored copies. */
@@ -141,7 +161,7 @@ describe('user networking', () => {
     expect(guest.hostPort(8080)).not.toBe(fixedHostPort);
     expect(await exchange(guest.hostPort(8080), 'hello')).toBe('eighty-eighty: hello\n');
     expect(await exchange(fixedHostPort, 'again')).toBe('nine-thousand: again\n');
-    expect(() => guest.hostPort(22)).toThrow(/guest port 22 is not forwarded/);
+    expect(() => guest.hostPort(23)).toThrow(/guest port 23 is not forwarded/);
   }, 400_000);
 
   test('two restored copies get forwards of their own and a working network', async () => {
@@ -149,10 +169,15 @@ describe('user networking', () => {
     const copies: Guest[] = [];
     try {
       for (let i = 0; i < 2; i++) {
-        copies.push(await bootGuest({ snapshot: dir, network: 'user', forwardPorts: [{ guest: 7000 }], timeoutMs: 600_000 }));
+        copies.push(await bootGuest({ snapshot: dir, network: 'user', forwardPorts: [{ guest: 7000 }], ssh: 'network', timeoutMs: 600_000 }));
       }
       const [a, b] = copies as [Guest, Guest];
       expect(a.hostPort(7000)).not.toBe(b.hostPort(7000));
+      expect(a.hostPort(22)).not.toBe(b.hostPort(22));
+      // Each copy's SSH answers through its own forward, as itself.
+      await a.run('echo copy-a > /tmp/who');
+      expect((await a.exec('cat /tmp/who')).stdout).toBe('copy-a\n');
+      expect(await b.exec('cat /tmp/who 2>&1; exit 4')).toMatchObject({ stdout: expect.stringContaining('No such file'), exitCode: 4 });
       await serve(a, 7000, 'copy-a');
       await serve(b, 7000, 'copy-b');
       expect(await exchange(a.hostPort(7000), 'who')).toBe('copy-a: who\n');
@@ -166,6 +191,15 @@ describe('user networking', () => {
       await Promise.all(copies.map((c) => c.kill()));
     }
   }, 1_200_000);
+});
+
+describe("ssh: 'network'", () => {
+  test('exec() goes through the forward of guest port 22 to Dropbear, with no vsock device', async () => {
+    expect(await guest.exec('echo out; echo err >&2; exit 3')).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 3, signal: null });
+    // The forward is a plain TCP port on the host's loopback, and Dropbear answers on it.
+    expect(await banner(guest.hostPort(22))).toMatch(/^SSH-2\.0-dropbear/);
+    await expect(guest.connect(22)).rejects.toMatchObject({ code: 'HYVE_NO_VSOCK' });
+  }, 400_000);
 });
 
 // CI runs as root; elsewhere this says why it did not run.

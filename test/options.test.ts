@@ -82,6 +82,8 @@ describe('bootGuest() refuses bad options before any process starts', () => {
     ['machine: a non-boolean', { machine: { acpi: 'yes' } }, /machine: option 'acpi' must be true or false/],
     ['onLog: not a function', { onLog: 'stderr' }, /option 'onLog' must be a function/],
     ['signal: not a signal', { signal: { aborted: 'no' } }, /option 'signal' must be an AbortSignal, got an object$/],
+    ['ssh: an unknown transport', { ssh: 'tcp' }, /option 'ssh' must be 'vsock' or 'network', got "tcp" \(string\)/],
+    ["ssh: 'network' without the user network", { ssh: 'network', network: { tap: 'tap0' } }, /option 'ssh': 'network' needs network: 'user' .*got network an object$/],
   ])('%s', async (_, options, message) => {
     const before = children();
     await badConfig(() => bootGuest(options as never), new RegExp(`^bootGuest: ${message.source}`));
