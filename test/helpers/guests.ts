@@ -22,7 +22,7 @@ function packageRoot(): string {
 }
 const guestsDir = path.join(packageRoot(), 'test', 'guests');
 const runtimeDir = path.join(guestsDir, 'runtime');
-const runtimeFiles = ['start.S', 'lib.c', 'guest.h', 'guest.ld'].map((f) => path.join(runtimeDir, f));
+const runtimeFiles = ['start.S', 'lib.c', 'guest.h', 'virtio.h', 'guest.ld'].map((f) => path.join(runtimeDir, f));
 
 const cflags = [
   '-ffreestanding', '-fno-pic', '-no-pie', '-nostdlib', '-static', '-mno-red-zone', '-mgeneral-regs-only',
