@@ -1,17 +1,56 @@
 /**
  * Debian's stock kernel, which nobody here configured, boots to the default initramfs's
- * /init and runs a command. On hosts without hardware virtualization this takes many
+ * /init and runs a command, on the console and over SSH: the initrd also carries the
+ * kernel's own virtio-pci and vsock modules and hyve's SSH overlay (as `hyve initramfs
+ * --with-ssh` appends it), which is how a user's foreign kernel gets guest.exec(). On hosts without hardware virtualization this takes many
  * minutes (its kernel mode runs under an instruction emulator), so it lives apart from
  * the fast tests: `npm run test:fast` skips it, `npm test` (CI) runs it once.
  */
 import { expect, test } from 'vitest';
-import { bootGuest, defaultCacheDir, ensureDefaultGuest, fetchDebianKernel } from 'hyve';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { appendSshOverlay, bootGuest, defaultCacheDir, ensureDefaultGuest, fetchDebianKernel } from 'hyve';
+import { CpioWriter } from '../../dist/src/fixtures/cpio.js';
+
+/** Debian builds these as modules; in dependency order (the package ships no modules.dep). */
+const VSOCK_MODULES = [
+  'drivers/virtio/virtio_ring.ko',
+  'drivers/virtio/virtio.ko',
+  'drivers/virtio/virtio_pci_legacy_dev.ko',
+  'drivers/virtio/virtio_pci_modern_dev.ko',
+  'drivers/virtio/virtio_pci.ko',
+  'net/vmw_vsock/vsock.ko',
+  'net/vmw_vsock/vmw_vsock_virtio_transport_common.ko',
+  'net/vmw_vsock/vmw_vsock_virtio_transport.ko',
+];
+
+/**
+ * `initrd` with the SSH overlay and, after it, an archive whose /load-modules (run as
+ * rdinit) loads VSOCK_MODULES and then execs the overlay's init (SSH_KERNEL_ARGS), which
+ * starts the SSH server and execs the initrd's own /init.
+ */
+async function withModulesAndSsh(initrd: string, modules: string, dir: string): Promise<string> {
+  const cpio = new CpioWriter();
+  cpio.dir('hyve-modules', 0o755);
+  for (const module of VSOCK_MODULES) cpio.file(`hyve-modules/${path.basename(module)}`, readFileSync(path.join(modules, 'kernel', module)), 0o644);
+  const load = VSOCK_MODULES.map((module) => `/bin/busybox insmod /hyve-modules/${path.basename(module)}`).join('\n');
+  cpio.file('load-modules', `#!/bin/sh\n${load}\nexec /hyve/init "$@"\n`, 0o755);
+  const withSsh = path.join(dir, 'with-ssh.cpio');
+  await appendSshOverlay(initrd, withSsh, { cacheDir: defaultCacheDir() });
+  const base = readFileSync(withSsh);
+  const output = path.join(dir, 'initrd.cpio');
+  // Archives in an initramfs start on a 4-byte boundary.
+  writeFileSync(output, Buffer.concat([base, Buffer.alloc((4 - (base.length % 4)) % 4), cpio.toBuffer()]));
+  return output;
+}
 
 test(
   "Debian's linux-image-amd64 kernel boots to /init and runs busybox",
   async () => {
     const debian = await fetchDebianKernel({ cacheDir: defaultCacheDir() });
-    const { initrd } = await ensureDefaultGuest();
+    const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-debian-'));
+    const initrd = await withModulesAndSsh((await ensureDefaultGuest()).initrd, debian.modules, work);
     const started = performance.now();
     // Kernel arguments that change nothing the test checks and save time where the guest
     // kernel is emulated (profiled on a PVM host at 20 Hz, shares of all samples):
@@ -56,7 +95,8 @@ test(
     const guest = await bootGuest({
       kernel: debian.vmlinuz,
       initrd,
-      cmdline: `rodata=off init_on_alloc=0 psi=0 cgroup_disable=memory initcall_blacklist=${blacklist.join(',')}`,
+      cmdline: `rdinit=/load-modules rodata=off init_on_alloc=0 psi=0 cgroup_disable=memory initcall_blacklist=${blacklist.join(',')}`,
+      vsock: true,
       timeoutMs: 60 * 60_000,
     });
     try {
@@ -69,8 +109,14 @@ test(
           `bzImage ${stats?.kernelCompression} payload decompressed on the host in ${stats?.decompressMs.toFixed(0)} ms`,
       );
       expect(stats?.bootPath).toBe('host-decompressed');
+      // The same kernel answers over SSH, through its own vsock driver.
+      const exec = await guest.exec('uname -r; lsmod | grep -c vsock');
+      expect(exec.stdout.split('\n')[0]).toBe(debian.version);
+      expect(Number(exec.stdout.split('\n')[1])).toBeGreaterThanOrEqual(3);
+      expect(exec.exitCode).toBe(0);
     } finally {
       await guest[Symbol.asyncDispose]();
+      rmSync(work, { recursive: true, force: true });
     }
   },
   70 * 60_000,
