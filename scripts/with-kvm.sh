@@ -149,8 +149,8 @@ total_kib=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
 memory=${HYVE_NESTED_MEMORY:-$(( total_kib * 2 / 3 / 1024 > 16384 ? 16384 : total_kib * 2 / 3 / 1024 ))M}
 echo "with-kvm: no usable /dev/kvm here; running \`$*\` in a nested-KVM VM (QEMU TCG, $(nproc) vCPUs, $memory; kernel $release)"
 # The VM writes monitor.txt each minute; when it stops for 5 minutes the VM has stalled
-# (seen in about half of the long test runs here: both of its vCPUs busy, nothing of it
-# running, cause unknown, most likely QEMU's SVM emulation). The watchdog then ends QEMU,
+# (seen in about half of the long test runs with nested paging: both vCPUs in soft
+# lockups, one in a hyve VM's KVM_RUN; none yet with npt=0). The watchdog then ends QEMU,
 # and the command runs once more, saying so: a stall of the emulator is not a test result.
 stall_seconds=${HYVE_NESTED_STALL_SECONDS:-300}
 run_vm() {
