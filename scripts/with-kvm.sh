@@ -160,17 +160,30 @@ echo "with-kvm: no usable /dev/kvm here; running \`$*\` in a nested-KVM VM (QEMU
 # not a test result.
 stall_seconds=${HYVE_NESTED_STALL_SECONDS:-120}
 attempts=3
+# Where each vCPU of a stalled VM is: QEMU's `info registers -a` through its monitor
+# socket (RIPs to look up in the kernel's System.map: the VM boots with nokaslr).
+dump_registers() {
+  node -e '
+    const socket = require("net").connect(process.argv[1]);
+    let out = "";
+    socket.on("data", (data) => (out += data));
+    socket.on("error", () => process.exit(0));
+    socket.on("connect", () => socket.write("info registers -a\n"));
+    setTimeout(() => { process.stdout.write(out); process.exit(0); }, 3000);
+  ' "$job/monitor.sock" >"$job/registers.txt" 2>/dev/null || true
+}
 run_vm() {
-  rm -f "$job/monitor.txt" "$job/qemu.pid" "$job/stalled"
+  rm -f "$job/monitor.txt" "$job/qemu.pid" "$job/stalled" "$job/registers.txt"
   local started
   started=$(date +%s)
   (
-    while sleep 30; do
+    while sleep 10; do
       pid=$(cat "$job/qemu.pid" 2>/dev/null) || continue
       kill -0 "$pid" 2>/dev/null || exit 0
       last=$(stat -c %Y "$job/monitor.txt" 2>/dev/null || echo "$started")
       if [ $(( $(date +%s) - last )) -gt "$stall_seconds" ]; then
         touch "$job/stalled"
+        dump_registers
         kill "$pid"
         exit 0
       fi
@@ -181,9 +194,9 @@ run_vm() {
   qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC -smp "$(nproc)" -m "$memory" \
     -nographic -no-reboot -nic none -pidfile "$job/qemu.pid" \
     -kernel "$kernel_dir/vmlinuz" -initrd "$kernel_dir/initrd.cpio.gz" \
-    -append "console=ttyS0 quiet loglevel=1 panic=-1 hyve_job=$job" \
+    -append "console=ttyS0 quiet loglevel=1 panic=-1 nokaslr hyve_job=$job" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot \
-    -serial mon:stdio -serial file:"$job/monitor.txt" \
+    -serial mon:stdio -serial file:"$job/monitor.txt" -monitor unix:"$job/monitor.sock",server=on,wait=off \
     2>"$log" </dev/null |
     sed -u -n 's/\r$//; /hyve-nested: start$/,/^hyve-nested: end$/{/hyve-nested: /!p}' || true
   kill "$watchdog" 2>/dev/null || true
@@ -193,6 +206,10 @@ run_vm() {
 last_words() {
   echo "with-kvm: its last processes and kernel messages:" >&2
   tail -n 70 "$job/monitor.txt" >&2 2>/dev/null || true
+  if [ -s "$job/registers.txt" ]; then
+    echo "with-kvm: where its vCPUs were (QEMU's info registers):" >&2
+    grep -E '^(CPU#|RIP=|CS =|CR0=)' "$job/registers.txt" >&2 || true
+  fi
 }
 
 run_vm
