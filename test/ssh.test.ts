@@ -71,8 +71,8 @@ test(
 test(
   'SFTP both ways keeps bytes and mode bits',
   async ({ guest }) => {
-    // Two SFTP write and read requests each way, byte-exact by checksum.
-    const data = randomBytes(64 * 1024);
+    // 20 MiB each way (hundreds of SFTP requests in flight at once), byte-exact by checksum.
+    const data = randomBytes(20 << 20);
     const local = path.join(work, 'up.bin');
     writeFileSync(local, data);
     chmodSync(local, 0o751);
