@@ -73,7 +73,10 @@ class SerialWait implements WaitStrategy {
     const own = this.timeoutMs !== undefined && this.timeoutMs <= bootLeft;
     const timeoutMs = own ? this.timeoutMs! : bootLeft;
     try {
-      await context.serial.waitFor(this.pattern, { since: context.since, timeoutMs, signal: context.signal });
+      // At least 1 ms: waitFor takes no 0, and a boot that reached this point with its
+      // deadline already past (a slow host) still gets its one look at the console and
+      // then this wait's own failure, not an option error.
+      await context.serial.waitFor(this.pattern, { since: context.since, timeoutMs: Math.max(1, timeoutMs), signal: context.signal });
     } catch (error) {
       if ((error as Error).name !== 'SerialTimeoutError') throw error;
       const limit = own ? `its own timeout (${timeoutMs} ms)` : `${context.deadlineSource} (${timeoutMs} ms left of it)`;

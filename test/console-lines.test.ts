@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
-import { bootGuest, GuestError, Wait, type Guest, type BootGuestOptions } from 'hyve';
+import { bootGuest, GuestError, SerialConsole, Wait, WaitError, type Guest, type BootGuestOptions } from 'hyve';
 import { buildGuest } from './helpers/guests.js';
 
 const kernel = buildGuest('echo');
@@ -99,6 +99,17 @@ describe('kernel failure patterns', () => {
 });
 
 describe('wait strategies', () => {
+  test('a wait reached after its boot deadline passed still looks once, then fails as a wait', async () => {
+    // A slow host can spend the whole budget before the wait starts (seen under nested KVM).
+    const serial = new SerialConsole(() => {});
+    serial.push(Buffer.from('booted\n'));
+    const past = { serial, since: 0, deadline: Date.now() - 5, deadlineSource: "the boot's timeoutMs" };
+    await expect(Wait.forSerial('booted').waitUntilReady(past)).resolves.toBeUndefined();
+    const late = Wait.forSerial('never printed').waitUntilReady(past);
+    await expect(late).rejects.toBeInstanceOf(WaitError);
+    await expect(late).rejects.toThrow(/the console did not show never printed within the boot's timeoutMs \(0 ms left of it\)/);
+  });
+
   test('ready takes Wait.forSerial and Wait.forAll', async () => {
     await withEchoGuest({ ready: Wait.forAll([Wait.forSerial(/echo ready/), Wait.forSerial('hyve-guest:', { timeoutMs: 5_000 })]) }, async (guest) => {
       expect(guest.phase).toBe('ready');
