@@ -33,7 +33,10 @@ let snapshotTakenAt: number;
 beforeAll(async () => {
   original = await bootGuest({ snapshot: (await ensureSnapshot({ memory: '256M', timeoutMs: 900_000 })).dir });
   const marker = await original.run('echo hello > /tmp/marker && cat /tmp/marker');
-  expect(marker.output).toBe('hello\n');
+  // The console is shared with the kernel: on a slow host a clocksource warning has come
+  // first ("Marking clocksource 'tsc' as unstable"), so look for the line.
+  expect(marker.exitCode).toBe(0);
+  expect(marker.output.split('\n')).toContain('hello');
   // A boot on a PVM host leaves the guest clock seconds behind (lost ticks), and the shared
   // snapshot may be old; set it, so that the clock test below measures what the restore
   // does to it.
