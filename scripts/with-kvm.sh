@@ -161,7 +161,8 @@ echo "with-kvm: no usable /dev/kvm here; running \`$*\` in a nested-KVM VM (QEMU
 stall_seconds=${HYVE_NESTED_STALL_SECONDS:-120}
 attempts=3
 # Where each vCPU of a stalled VM is: QEMU's `info registers -a` through its monitor
-# socket (RIPs to look up in the kernel's System.map: the VM boots with nokaslr).
+# socket. The VM boots with nokaslr, so the RIPs can be looked up in its /proc/kallsyms
+# (Debian ships only a placeholder System.map).
 dump_registers() {
   node -e '
     const socket = require("net").connect(process.argv[1]);
