@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { bootGuest, ensureDefaultGuest, type Guest } from 'hyve';
-import { CpioWriter } from '../src/fixtures/index.js';
+import { concatInitrds, CpioWriter } from '../src/fixtures/index.js';
 import { buildGuestProgram } from './helpers/guests.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-userspace-'));
@@ -28,7 +28,7 @@ beforeAll(async () => {
   // The kernel unpacks concatenated archives: the default initramfs plus /opt/torture.
   const overlay = new CpioWriter().dir('opt').fileFromHost('opt/torture', buildGuestProgram('torture'), 0o755);
   initrd = path.join(work, 'initrd.cpio');
-  writeFileSync(initrd, Buffer.concat([readFileSync(defaults.initrd), overlay.toBuffer()]));
+  writeFileSync(initrd, concatInitrds([readFileSync(defaults.initrd), overlay.toBuffer()]));
 }, 900_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));

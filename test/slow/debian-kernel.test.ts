@@ -10,8 +10,8 @@ import { expect, test } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { appendSshOverlay, bootGuest, defaultCacheDir, ensureDefaultGuest, fetchDebianKernel } from 'hyve';
-import { CpioWriter } from '../../dist/src/fixtures/cpio.js';
+import { bootGuest, defaultCacheDir, ensureDefaultGuest, ensureSshOverlay, fetchDebianKernel } from 'hyve';
+import { concatInitrds, CpioWriter } from '../../dist/src/fixtures/cpio.js';
 
 /** Debian builds these as modules; in dependency order (the package ships no modules.dep). */
 const VSOCK_MODULES = [
@@ -26,9 +26,10 @@ const VSOCK_MODULES = [
 ];
 
 /**
- * `initrd` with the SSH overlay and, after it, an archive whose /load-modules (run as
- * rdinit) loads VSOCK_MODULES and then execs the overlay's init (SSH_KERNEL_ARGS), which
- * starts the SSH server and execs the initrd's own /init.
+ * `initrd` with the SSH overlay (what `hyve initramfs --with-ssh` appends) and, after it,
+ * an archive whose /load-modules (run as rdinit) loads VSOCK_MODULES and then execs the
+ * overlay's init (SSH_KERNEL_ARGS), which starts the SSH server and execs the initrd's
+ * own /init.
  */
 async function withModulesAndSsh(initrd: string, modules: string, dir: string): Promise<string> {
   const cpio = new CpioWriter();
@@ -36,12 +37,9 @@ async function withModulesAndSsh(initrd: string, modules: string, dir: string): 
   for (const module of VSOCK_MODULES) cpio.file(`hyve-modules/${path.basename(module)}`, readFileSync(path.join(modules, 'kernel', module)), 0o644);
   const load = VSOCK_MODULES.map((module) => `/bin/busybox insmod /hyve-modules/${path.basename(module)}`).join('\n');
   cpio.file('load-modules', `#!/bin/sh\n${load}\nexec /hyve/init "$@"\n`, 0o755);
-  const withSsh = path.join(dir, 'with-ssh.cpio');
-  await appendSshOverlay(initrd, withSsh, { cacheDir: defaultCacheDir() });
-  const base = readFileSync(withSsh);
+  const overlay = await ensureSshOverlay({ cacheDir: defaultCacheDir() });
   const output = path.join(dir, 'initrd.cpio');
-  // Archives in an initramfs start on a 4-byte boundary.
-  writeFileSync(output, Buffer.concat([base, Buffer.alloc((4 - (base.length % 4)) % 4), cpio.toBuffer()]));
+  writeFileSync(output, concatInitrds([readFileSync(initrd), readFileSync(overlay.path), cpio.toBuffer()]));
   return output;
 }
 
