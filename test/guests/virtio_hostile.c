@@ -50,12 +50,7 @@ static void expect_reset(const char* name, uint8_t status) {
 
 void guest_main(void* boot_params) {
   (void)boot_params;
-  if (!virtio_open(&dev, SLOT, 0x10441af4u)) {
-    say("no virtio-rng at 00:03.0, id ");
-    serial_put_hex(pci_config_read(SLOT, 0));
-    serial_putc('\n');
-    guest_poweroff();
-  }
+  virtio_open_or_poweroff(&dev, SLOT, 0x10441af4u, "virtio-rng");
 
   start(QSIZE);
   say(good() ? "first request ok\n" : "first request FAILED\n");

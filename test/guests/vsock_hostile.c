@@ -120,12 +120,7 @@ static void expect_rst(const char* name, uint32_t port) {
 
 void guest_main(void* boot_params) {
   (void)boot_params;
-  if (!virtio_open(&dev, SLOT, 0x10531af4u)) {
-    say("no virtio-vsock at 00:04.0, id ");
-    serial_put_hex(pci_config_read(SLOT, 0));
-    serial_putc('\n');
-    guest_poweroff();
-  }
+  virtio_open_or_poweroff(&dev, SLOT, 0x10531af4u, "virtio-vsock");
   virtio_begin(&dev);
   virtio_queue(&dev, &rxq, 0, VIRTQ_MAX);
   virtio_queue(&dev, &txq, 1, VIRTQ_MAX);

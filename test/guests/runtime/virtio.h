@@ -66,6 +66,19 @@ static inline int virtio_open(struct virtio_dev* d, unsigned slot, uint32_t id) 
   return 1;
 }
 
+/* virtio_open, or a line saying what is at `slot` instead, and power off. */
+static inline void virtio_open_or_poweroff(struct virtio_dev* d, unsigned slot, uint32_t id, const char* what) {
+  if (virtio_open(d, slot, id)) return;
+  serial_puts("hyve-guest: no ");
+  serial_puts(what);
+  serial_puts(" in slot ");
+  serial_put_dec(slot);
+  serial_puts(", id ");
+  serial_put_hex(pci_config_read(slot, 0));
+  serial_putc('\n');
+  guest_poweroff();
+}
+
 /* Reset, then ACKNOWLEDGE | DRIVER, VERSION_1 only, FEATURES_OK. */
 static inline void virtio_begin(const struct virtio_dev* d) {
   vio_w8(d, 0x14, 0);
