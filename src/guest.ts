@@ -541,10 +541,7 @@ export class Guest implements AsyncDisposable {
    */
   private async sshOverForward(options: SshOptions, timeoutMs: number): Promise<Client> {
     const port = this.hostPort(SSH_TCP_PORT);
-    const sock = await new Promise<net.Socket>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
-      socket.once('error', reject);
-    });
+    const sock = net.connect(port, '127.0.0.1');
     try {
       return await this.sshOver(sock, options, timeoutMs);
     } catch (error) {
