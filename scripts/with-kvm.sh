@@ -153,9 +153,9 @@ total_kib=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
 memory=${HYVE_NESTED_MEMORY:-$(( total_kib * 2 / 3 / 1024 > 16384 ? 16384 : total_kib * 2 / 3 / 1024 ))M}
 echo "with-kvm: no usable /dev/kvm here; running \`$*\` in a nested-KVM VM (QEMU TCG, $(nproc) vCPUs, $memory; kernel $release)"
 # The VM writes monitor.txt every 20 s; when it stops for 2 minutes the VM has stalled:
-# both vCPUs in soft lockups, one of them in a hyve VM's KVM_RUN, the other in kthreadd,
-# most often in the first minutes of a test run (cause unknown: QEMU 7.2's SVM or APIC
-# emulation is the suspect; npt=0 made it rarer, not gone). The watchdog then ends QEMU
+# both vCPUs in soft lockups, spinning with interrupts off (one dump: __schedule and
+# native_queued_spin_lock_slowpath), in about half of the full test runs (cause unknown:
+# QEMU 7.2's multi-threaded TCG is the suspect; npt=0 made it rarer). The watchdog ends QEMU
 # and the command runs again, up to 3 times in all, saying so: a stall of the emulator is
 # not a test result.
 stall_seconds=${HYVE_NESTED_STALL_SECONDS:-120}
