@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bootGuest, startVm, type Guest } from 'hyve';
 import { buildGuest } from './helpers/guests.js';
+import { runCommand } from './helpers/console.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-ahci-'));
 const tree = path.join(work, 'tree');
@@ -57,7 +58,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const sh = async (command: string) => guest.run(command, { timeoutMs: 180_000 });
+const sh = async (command: string) => runCommand(guest, command, { timeoutMs: 180_000 });
 
 describe('ahci on the default guest', () => {
   test('Linux binds ahci to the ICH8 controllers and finds a disk, a CD-ROM and the virtio disk', async () => {

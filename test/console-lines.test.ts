@@ -103,7 +103,7 @@ describe('wait strategies', () => {
     // A slow host can spend the whole budget before the wait starts (seen under nested KVM).
     const serial = new SerialConsole(() => {});
     serial.push(Buffer.from('booted\n'));
-    const past = { serial, since: 0, deadline: Date.now() - 5, deadlineSource: "the boot's timeoutMs" };
+    const past = { serial, since: 0, deadline: Date.now() - 5, deadlineSource: "the boot's timeoutMs", signal: new AbortController().signal };
     await expect(Wait.forSerial('booted').waitUntilReady(past)).resolves.toBeUndefined();
     const late = Wait.forSerial('never printed').waitUntilReady(past);
     await expect(late).rejects.toBeInstanceOf(WaitError);

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { bootGuest, ensureSnapshot, type Guest } from 'hyve';
+import { runCommand } from './helpers/console.js';
 
 const bootTimeout = 1_000_000; // a boot behind the snapshot on a loaded PVM host: minutes
 let guest: Guest;
@@ -21,13 +22,13 @@ afterAll(async () => {
 describe('default guest', () => {
   test("the guest kernel booted with hyve's command line, and its shell answers", async () => {
     // bootGuest() already guarantees the ready marker; this is the guest's own view.
-    const cmdline = await guest.run('cat /proc/cmdline');
+    const cmdline = await runCommand(guest, 'cat /proc/cmdline');
     expect(cmdline.exitCode).toBe(0);
     expect(cmdline.output).toMatch(/(^| )console=ttyS0 panic=-1( |\n)/);
   });
 
   test('run() returns output and exit status', async () => {
-    const uname = await guest.run('uname -s -r -m');
+    const uname = await runCommand(guest, 'uname -s -r -m');
     expect(uname.exitCode).toBe(0);
     expect(uname.output).toMatch(/^Linux 6\.1\.\d+ x86_64\n$/);
 
@@ -41,22 +42,22 @@ describe('default guest', () => {
 
   test('run() passes quotes, variables and several lines through unchanged', async () => {
     const script = `x="it's \\"quoted\\""\necho "$x"\nprintf '%s|%s\\n' a b`;
-    const { output, exitCode } = await guest.run(script);
+    const { output, exitCode } = await runCommand(guest, script);
     expect(exitCode).toBe(0);
     expect(output).toBe(`it's "quoted"\na|b\n`);
   }, 120_000);
 
   test('run() passes control characters (here a tab) through unchanged', async () => {
-    const { output, exitCode } = await guest.run("echo 'a\tb'");
+    const { output, exitCode } = await runCommand(guest, "echo 'a\tb'");
     expect({ output, exitCode }).toEqual({ output: 'a\tb\n', exitCode: 0 });
   }, 120_000);
 
   test('run() of a command that exits the shell returns its status; the next run() gets a new shell', async () => {
     await guest.run('cd /tmp');
-    const exited = await guest.run('echo bye; exit 3');
+    const exited = await runCommand(guest, 'echo bye; exit 3');
     expect(exited).toEqual({ output: 'bye\n', exitCode: 3 });
     // A new shell started in /init's directory: the old shell's cd is gone.
-    expect((await guest.run('pwd')).output).toBe('/root\n');
+    expect((await runCommand(guest, 'pwd')).output).toBe('/root\n');
   }, 120_000);
 
   test('the guest has the memory it was given, a tmpfs /tmp and devtmpfs /dev', async () => {

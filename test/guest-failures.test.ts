@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { bootGuest, GuestError, VmStartError, ensureDefaultGuest, ensureSnapshot } from 'hyve';
+import { runCommand } from './helpers/console.js';
 
 // A boot on a loaded 2-core PVM host has taken over 5 minutes (the default boot timeout
 // there): the boots below get 15, and the tests a little more.
@@ -104,7 +105,7 @@ describe('several guests', () => {
       ]);
       try {
         expect(a.pid).not.toBe(b.pid);
-        const [ra, rb] = await Promise.all([a.run('echo guest-a; echo a > /tmp/who'), b.run('echo guest-b; cat /tmp/who')]);
+        const [ra, rb] = await Promise.all([runCommand(a, 'echo guest-a; echo a > /tmp/who'), runCommand(b, 'echo guest-b; cat /tmp/who')]);
         expect(ra.output).toBe('guest-a\n');
         expect(rb.output).toMatch(/^guest-b\ncat: can't open '\/tmp\/who'/);
         expect(a.serial.output).not.toContain('guest-b');

@@ -71,7 +71,7 @@ function lstatExists(file: string): boolean {
 describe('a snapshot that fails part-way leaves no temporary files', () => {
   test.each(['memory.bin', 'state.bin'])('when %s cannot be put in place', async (name) => {
     const vm = startVm({ kernel: buildGuest('uart'), memoryMiB: 64 });
-    onTestFinished(() => vm.kill());
+    onTestFinished(async () => { await vm.kill(); });
     let text = '';
     await new Promise<void>((resolve) => {
       vm.on('console', (_port, data) => {

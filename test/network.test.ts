@@ -15,6 +15,7 @@ import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bootGuest, USER_NET, type Guest } from 'hyve';
+import { runCommand } from './helpers/console.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-net-'));
 /**
@@ -103,7 +104,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const sh = async (g: Guest, command: string, timeoutMs = 300_000) => g.run(command, { timeoutMs });
+const sh = async (g: Guest, command: string, timeoutMs = 300_000) => runCommand(g, command, { timeoutMs });
 
 /** The first line a TCP server on 127.0.0.1:`port` sends. */
 function banner(port: number): Promise<string> {

@@ -6,6 +6,7 @@
 import { beforeAll, expect } from 'vitest';
 import { GuestError } from 'hyve';
 import { guestTest } from 'hyve/vitest';
+import { runCommand } from './helpers/console.js';
 
 const bootTimeout = 1_000_000; // a boot behind the snapshot on a loaded PVM host: minutes
 const test = guestTest({ snapshot: 'auto', timeoutMs: 900_000 });
@@ -19,10 +20,10 @@ test(
     expect(error).toBeInstanceOf(GuestError);
     expect(error.reason).toBe('timeout');
     expect(error.message).toMatch(/run\("sleep 1000"\) timed out after 3000 ms; it was interrupted \(\^C\) and the shell answers again/);
-    const { output, exitCode } = await guest.run('echo ok');
+    const { output, exitCode } = await runCommand(guest, 'echo ok');
     expect({ output, exitCode }).toEqual({ output: 'ok\n', exitCode: 0 });
     // The interrupted sleep is gone, not running in the background.
-    expect((await guest.run('pidof sleep || echo none')).output).toBe('none\n');
+    expect((await runCommand(guest, 'pidof sleep || echo none')).output).toBe('none\n');
   },
   bootTimeout,
 );

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureSnapshot, snapshotKey } from 'hyve';
 import { guestTest } from 'hyve/vitest';
+import { runCommand } from './helpers/console.js';
 
 const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'hyve-snapshot-cache-'));
 const test = guestTest({ snapshot: 'auto', snapshotCacheDir: cacheDir, memory: '256M' });
@@ -23,7 +24,7 @@ afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 test('each test gets a restored guest that answers at once', async ({ guest }) => {
   expect((await guest.stats())?.bootPath).toBe('snapshot');
-  const { output, exitCode } = await guest.run('echo first > /tmp/left-behind; uname -s');
+  const { output, exitCode } = await runCommand(guest, 'echo first > /tmp/left-behind; uname -s');
   expect(exitCode).toBe(0);
   expect(output).toBe('Linux\n');
 }, 120_000);

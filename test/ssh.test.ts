@@ -14,6 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { GuestError, SshError, VsockError } from 'hyve';
 import { guestTest } from 'hyve/vitest';
+import { runCommand } from './helpers/console.js';
 
 const bootTimeout = 1_200_000;
 // A loaded PVM host can take more than the default 300 s to boot (timeouts are not speed checks).
@@ -103,7 +104,7 @@ test(
     client.end();
 
     // Until the killed servers have exited: one still alive would take the connection into its backlog.
-    expect((await guest.run('kill $(pidof vsockd) && while pidof vsockd >/dev/null; do sleep 0.2; done; echo killed')).output).toBe('killed\n');
+    expect((await runCommand(guest, 'kill $(pidof vsockd) && while pidof vsockd >/dev/null; do sleep 0.2; done; echo killed')).output).toBe('killed\n');
     const error = await guest.ssh().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GuestError);
     expect((error as GuestError).reason).toBe('no ssh');

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Socket } from 'node:net';
 import { bootGuest, type Guest } from 'hyve';
+import { runCommand } from './helpers/console.js';
 
 const PORT = 'org.hyve.test';
 const BYTES = 16 * 1024 * 1024;
@@ -26,7 +27,7 @@ afterAll(async () => {
   await guest?.kill();
 });
 
-const sh = async (command: string, timeoutMs = 120_000) => guest.run(command, { timeoutMs });
+const sh = async (command: string, timeoutMs = 120_000) => runCommand(guest, command, { timeoutMs });
 
 /** The guest's device for the port named `name`, found by its name in sysfs. */
 const devicePath = `for d in /sys/class/virtio-ports/*; do [ "$(cat $d/name 2>/dev/null)" = ${PORT} ] && echo /dev/\${d##*/}; done`;
@@ -98,7 +99,7 @@ describe('virtio-console', () => {
         // Its own socket: the original's still listens.
         expect(copy.portSockets.get(PORT)).not.toBe(guest.portSockets.get(PORT));
         expect(existsSync(guest.portSockets.get(PORT)!)).toBe(true);
-        expect((await copy.run('echo copy $((6 * 7))', { timeoutMs: 120_000 })).output).toBe('copy 42\n');
+        expect((await runCommand(copy, 'echo copy $((6 * 7))', { timeoutMs: 120_000 })).output).toBe('copy 42\n');
         const socket = copy.openPort(PORT);
         try {
           await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -106,7 +107,7 @@ describe('virtio-console', () => {
           socket.write('from host\n');
           // The original's peer was reset in the copy, so the guest's write waits until this
           // peer connected (the port reopened), and the host's bytes until the guest opened it.
-          const { output, exitCode } = await copy.run(`exec 3<>$(${devicePath}); printf 'from copy\\n' >&3; head -c 10 <&3`, { timeoutMs: 120_000 });
+          const { output, exitCode } = await runCommand(copy, `exec 3<>$(${devicePath}); printf 'from copy\\n' >&3; head -c 10 <&3`, { timeoutMs: 120_000 });
           expect(exitCode).toBe(0);
           expect(output).toBe('from host\n');
           expect((await fromGuest).toString()).toBe('from copy\n');

@@ -11,6 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { bootGuest, type Guest } from 'hyve';
+import { runCommand } from './helpers/console.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'hyve-virtio-'));
 const tree = path.join(work, 'tree');
@@ -57,7 +58,7 @@ afterAll(async () => {
 });
 
 const sh = async (command: string) => {
-  const { output, exitCode } = await guest.run(command, { timeoutMs: 120_000 });
+  const { output, exitCode } = await runCommand(guest, command, { timeoutMs: 120_000 });
   return { output, exitCode };
 };
 
@@ -122,7 +123,7 @@ describe('snapshots with disks', () => {
     await guest.snapshot(dir);
     const copies = [await bootGuest({ snapshot: dir, timeoutMs: 600_000 }), await bootGuest({ snapshot: dir, timeoutMs: 600_000 })];
     try {
-      const run = async (g: Guest, command: string) => (await g.run(command, { timeoutMs: 120_000 })).output;
+      const run = async (g: Guest, command: string) => (await runCommand(g, command, { timeoutMs: 120_000 })).output;
       for (const copy of copies) expect(await run(copy, at(32000))).toBe('SNAPSH\n');
       // virtio-rng's transport and queue state came back too: each copy still reads from it.
       for (const copy of copies) {
