@@ -13,8 +13,12 @@
  *            round trip (issue 10)
  *   tap      the same through a tap in a network namespace made here (root only; hyve only)
  *
+ * `--sides hyve,qemu,qemu-passt` adds QEMU with passt (Debian `passt`) as its user-mode
+ * stack: net only, guest → host only (see passtPath), as `passt:` rows in the QEMU column,
+ * to weigh passt against libslirp.
+ *
  * disk, console and net share one boot per side of a guest with every device attached.
- * Usage: node dist/bench/index.js [--runs 3] [--only boot,disk,console,net,tap]
+ * Usage: node dist/bench/index.js [--runs 3] [--only boot,disk,console,net,tap] [--sides hyve,qemu]
  *   [--disk-mib 16] [--random-reads 500] [--console-kib 16] [--net-kib 1024] [--connects 10]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,8 +28,8 @@ import { parseArgs } from 'node:util';
 import { ensureDefaultGuest, type Guest } from '../src/index.js';
 import { NO_ECHO_ARG } from '../src/fixtures/index.js';
 import { CONSOLE_PORT, deviceGuestDisks, makeDiskFiles, measureConsoles, measureDisks, measureHostLimit } from './devices.js';
-import { columnOf, hyve, initrdWithBenchio, median, printHeader, printTable, qemuTcg, repeat, Results, vmProcessesRunning, type Side, type SideOptions } from './lib.js';
-import { HELLO_PORT, SINK_PORT, makeTapNamespace, measureNetwork, startGuestServers, userPath } from './network.js';
+import { columnOf, hyve, initrdWithBenchio, median, printHeader, printTable, qemuPasst, qemuTcg, repeat, Results, vmProcessesRunning, type Side, type SideOptions } from './lib.js';
+import { HELLO_PORT, SINK_PORT, makeTapNamespace, measureNetwork, passtPath, startGuestServers, userPath } from './network.js';
 
 const SECTIONS = ['boot', 'disk', 'console', 'net', 'tap'] as const;
 
@@ -52,14 +56,15 @@ for (const name of only) if (!(SECTIONS as readonly string[]).includes(name)) th
 const sides: Side[] = String(values.sides).split(',').map((name) => {
   if (name === 'hyve') return hyve;
   if (name === 'qemu') return qemuTcg;
-  throw new Error(`--sides: hyve or qemu, not ${name}`);
+  if (name === 'qemu-passt') return qemuPasst;
+  throw new Error(`--sides: hyve, qemu or qemu-passt, not ${name}`);
 });
 
 async function bootSection(): Promise<void> {
   const results = new Results();
   // Alternating sides, so a change in the host's load touches both alike.
   for (let run = 0; run < runs; run++) {
-    for (const side of sides) {
+    for (const side of sides.filter((s) => s !== qemuPasst)) {
       const { guest, readyMs } = await side.boot({});
       try {
         results.add(columnOf(side), 'process start → ready marker', 's', false, [readyMs / 1000]);
@@ -96,6 +101,14 @@ async function deviceSections(work: string): Promise<void> {
   for (const side of sides) {
     const { guest } = await side.boot(options);
     try {
+      if (side === qemuPasst) {
+        // Network only: its rows are passt's own, in the QEMU column next to QEMU's libslirp.
+        if (only.has('net')) {
+          const net = await passtPath(guest);
+          await measureNetwork(guest, net, columnOf(side), network, { runs, bytes: count('net-kib') * 1024, connects: count('connects') });
+        }
+        continue;
+      }
       if (only.has('disk')) await measureDisks(guest, columnOf(side), disks, diskParams);
       if (only.has('console')) await measureConsoles(guest, columnOf(side), consoles, runs, count('console-kib') * 1024);
       if (only.has('net')) {
@@ -112,7 +125,7 @@ async function deviceSections(work: string): Promise<void> {
     printTable(`disk: ${diskParams.mib} MiB image, O_DIRECT in the guest; limit: benchio on the host file (page cache)`, disks.rows);
   }
   if (only.has('console')) printTable('console', consoles.rows);
-  if (only.has('net')) printTable('network: user-mode (libslirp in both)', network.rows);
+  if (only.has('net')) printTable(`network: user-mode (libslirp in both${sides.includes(qemuPasst) ? '; passt rows: QEMU with passt' : ''})`, network.rows);
 }
 
 async function tapSection(work: string): Promise<void> {

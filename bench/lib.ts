@@ -38,32 +38,40 @@ export const hyve: Side = {
   },
 };
 
-export const qemuTcg: Side = {
-  name: 'QEMU TCG',
-  async boot(options) {
-    const started = performance.now();
-    note('booting QEMU TCG');
-    // The kernel command line bootGuest() would use (hyve's PVM additions are the VMM's own).
-    const files = await bootFiles(options);
-    if (options.network !== undefined && options.network !== 'user') throw new Error('the QEMU side has user networking only');
-    const guest = await startQemu({
-      ...options,
-      network: options.network,
-      kernel: files.kernel,
-      initrd: files.initrd!,
-      cmdline: files.cmdline,
-      memoryMiB: parseMemoryMiB(options.memory ?? 256),
-    });
-    try {
-      await guest.serial.waitFor(DEFAULT_READY_MARKER, { timeoutMs: LONG_MS });
-    } catch (error) {
-      await guest.kill();
-      throw error;
-    }
-    guest.markReady();
-    return { guest, readyMs: performance.now() - started };
-  },
-};
+/** QEMU TCG with `userStack` behind its user networking. */
+function qemuSide(name: string, userStack: 'slirp' | 'passt'): Side {
+  return {
+    name,
+    async boot(options) {
+      const started = performance.now();
+      note(`booting ${name}`);
+      // The kernel command line bootGuest() would use (hyve's PVM additions are the VMM's own).
+      const files = await bootFiles(options);
+      if (options.network !== undefined && options.network !== 'user') throw new Error('the QEMU side has user networking only');
+      const guest = await startQemu({
+        ...options,
+        network: options.network,
+        userStack,
+        kernel: files.kernel,
+        initrd: files.initrd!,
+        cmdline: files.cmdline,
+        memoryMiB: parseMemoryMiB(options.memory ?? 256),
+      });
+      try {
+        await guest.serial.waitFor(DEFAULT_READY_MARKER, { timeoutMs: LONG_MS });
+      } catch (error) {
+        await guest.kill();
+        throw error;
+      }
+      guest.markReady();
+      return { guest, readyMs: performance.now() - started };
+    },
+  };
+}
+
+export const qemuTcg = qemuSide('QEMU TCG', 'slirp');
+/** The same QEMU with passt as its user-mode stack: weighs passt against libslirp (issue 10). */
+export const qemuPasst = qemuSide('QEMU TCG + passt', 'passt');
 
 /** The QEMU binary's version line; throws naming the package when it is missing. */
 export function qemuVersion(): string {

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Guest } from '../src/guest.js';
@@ -29,6 +29,11 @@ export interface QemuOptions {
   disks?: DiskOptions[];
   /** QEMU's user networking (its own libslirp) with these forwards: the guest sees 10.0.2.x as under hyve. */
   network?: 'user';
+  /**
+   * The user-mode stack behind `network: 'user'`: QEMU's libslirp (default), or a passt
+   * process on a UNIX socket (QEMU's stream netdev), to weigh the two stacks in one VMM.
+   */
+  userStack?: 'slirp' | 'passt';
   forwardPorts?: PortForward[];
   /** Named virtio-console ports, as bootGuest({ ports }). */
   ports?: string[];
@@ -104,7 +109,12 @@ export async function startQemu(options: QemuOptions): Promise<Guest> {
     }
   });
   const forwards = await resolveForwards(options.forwardPorts);
-  if (options.network === 'user') {
+  let passt: ChildProcess | undefined;
+  if (options.network === 'user' && options.userStack === 'passt') {
+    passt = await startPasst(dir, forwards);
+    args.push('-netdev', `stream,id=n0,server=off,addr.type=unix,addr.path=${path.join(dir, 'passt.sock')}`);
+    args.push('-device', 'virtio-net-pci,netdev=n0');
+  } else if (options.network === 'user') {
     const fwd = forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('');
     args.push('-netdev', `user,id=n0${fwd}`, '-device', 'virtio-net-pci,netdev=n0');
   }
@@ -117,9 +127,41 @@ export async function startQemu(options: QemuOptions): Promise<Guest> {
       args.push('-chardev', `socket,id=p${i},path=${socket},server=on,wait=off`, '-device', `virtserialport,chardev=p${i},name=${name}`);
     });
   }
-  const vm = new QemuProcess(args, () => rmSync(dir, { recursive: true, force: true }));
+  const vm = new QemuProcess(args, () => {
+    passt?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
   const guest = new Guest(vm as unknown as VmProcess, 'qemu');
   guest.setForwards(forwards);
   for (const [name, socket] of sockets) guest.portSockets.set(name, socket);
   return guest;
+}
+
+/**
+ * passt (Debian `passt`) in the foreground on `dir`/passt.sock, IPv4 only, forwarding
+ * 127.0.0.1:host to each guest port; resolves once the socket exists. It stays root
+ * (`--runas 0`) so that it can reach the socket in the benchmark's private directory.
+ * The guest gets the host's address and gateway by DHCP; passt maps connections to that
+ * gateway to the host's loopback, which is where the benchmark's servers listen.
+ */
+async function startPasst(dir: string, forwards: readonly { host: number; guest: number }[]): Promise<ChildProcess> {
+  const socket = path.join(dir, 'passt.sock');
+  // One -t per forward: an address in a port spec binds the whole spec.
+  const tcp = forwards.length ? forwards.flatMap((f) => ['-t', `127.0.0.1/${f.host}:${f.guest}`]) : ['-t', 'none'];
+  const child = spawn('passt', ['-f', '-q', '-4', '--runas', '0', '-s', socket, ...tcp, '-u', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const failed = new Promise<never>((_, reject) => {
+    child.on('error', (error) => reject(new Error(`passt did not start (Debian package passt): ${error.message}`)));
+    child.on('exit', (code) => reject(new Error(`passt exited with ${code}: ${stderr.trim()}`)));
+  });
+  failed.catch(() => {});
+  for (let waited = 0; !existsSync(socket); waited += 50) {
+    if (waited > 10_000) {
+      child.kill('SIGKILL');
+      throw new Error(`passt made no socket at ${socket} within 10 s: ${stderr.trim()}`);
+    }
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, 50)), failed]);
+  }
+  return child;
 }

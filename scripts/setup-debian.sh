@@ -22,6 +22,7 @@
 #                                without /dev/kvm (kmod's depmod indexes that VM's modules)
 #   dropbear-bin openssh-sftp-server
 #                                the SSH overlay's server and SFTP (guest.exec/upload, src/fixtures/ssh-overlay.ts)
+#   passt                        the benchmark's QEMU-with-passt side (npm run bench -- --sides qemu,qemu-passt)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -36,6 +37,7 @@ packages=(
   libseccomp-dev
   qemu-system-x86 kmod
   dropbear-bin openssh-sftp-server
+  passt
 )
 missing=()
 for p in "${packages[@]}"; do
