@@ -23,6 +23,7 @@
 #   dropbear-bin openssh-sftp-server
 #                                the SSH overlay's server and SFTP (guest.exec/upload, src/fixtures/ssh-overlay.ts)
 #   passt                        the benchmark's QEMU-with-passt side (npm run bench -- --sides qemu,qemu-passt)
+#   liburing-dev                 npm run bench:diskio: io_uring against virtio-blk's preadv path (bench/diskio.c)
 set -euo pipefail
 packages=(
   build-essential python3
@@ -37,7 +38,7 @@ packages=(
   libseccomp-dev
   qemu-system-x86 kmod
   dropbear-bin openssh-sftp-server
-  passt
+  passt liburing-dev
 )
 missing=()
 for p in "${packages[@]}"; do
