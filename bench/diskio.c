@@ -99,7 +99,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: diskio FILE MIB\n");
     return 2;
   }
-  size_t size = (size_t)strtoul(argv[2], NULL, 10) << 20;
+  char *end;
+  unsigned long mib = strtoul(argv[2], &end, 10);
+  if (*end || mib < 1 || mib > 65536) {
+    fprintf(stderr, "diskio: MIB must be 1 to 65536, not %s\n", argv[2]);
+    return 2;
+  }
+  size_t size = (size_t)mib << 20;
   int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) die(argv[1], errno);
   char *bufs;

@@ -16,6 +16,8 @@ import { median, note } from './lib.js';
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, mib: { type: 'string', default: '256' }, dir: { type: 'string' } } });
 const runs = Number(values.runs);
 const mib = Number(values.mib);
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: a whole number of at least 1, not ${values.runs}`);
+if (!Number.isInteger(mib) || mib < 1 || mib > 65536) throw new Error(`--mib: a whole number from 1 to 65536, not ${values.mib}`);
 const work = mkdtempSync(path.join(values.dir ?? defaultCacheDir(), 'diskio-'));
 try {
   const source = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'diskio.c');
@@ -30,7 +32,8 @@ try {
   const paths = new Set<string>();
   for (let run = 0; run < runs; run++) {
     note(`diskio run ${run + 1} of ${runs}, ${mib} MiB`);
-    const out = execFileSync(program, [path.join(work, 'image'), String(mib)], { encoding: 'utf8' });
+    // A disk that stops answering should not hold the benchmark forever: 30 min per run.
+    const out = execFileSync(program, [path.join(work, 'image'), String(mib)], { encoding: 'utf8', timeout: 30 * 60_000 });
     for (const line of out.split('\n')) {
       if (line.startsWith('diskio io_uring unavailable')) note(line);
       const m = /^diskio (\S+) (\S+) (\S+) ([\d.]+) (\d+)$/.exec(line);
