@@ -117,9 +117,13 @@ describe('without a terminal', () => {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // (never read the link to wait for it: a read on a tty blocks until input arrives)
-    for (let i = 0; i < 200 && !existsSync(link); i++) await new Promise((r) => setTimeout(r, 100));
+    // The message reaches our pipe some time after the link appears: wait for both.
+    const announced = /hyve: COM1 is on \/dev\/pts\/\d+/;
+    for (let i = 0; i < 200 && !(existsSync(link) && announced.test(stderr)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     expect(existsSync(link), `no pty link; stderr: ${stderr}`).toBe(true);
-    expect(stderr).toMatch(/hyve: COM1 is on \/dev\/pts\/\d+/);
+    expect(stderr).toMatch(announced);
     let seen = '';
     const reader = createReadStream(link);
     reader.on('data', (chunk) => (seen += chunk.toString()));
