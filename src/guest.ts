@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { defaultCacheDir, ensureDefaultGuest, DEFAULT_READY_MARKER, NO_ECHO_ARG, SHELL_EXIT_MARKER, type DefaultGuest } from './fixtures/index.js';
 import { ensureSshInitrd, ensureSshOverlay, SSH_KERNEL_ARGS, SSH_NETWORK_KERNEL_ARG, SSH_TCP_PORT, SSH_VSOCK_PORT } from './fixtures/ssh-overlay.js';
-import { SshError, connectSsh, downloadOn, execOn, spawnOn, uploadOn, type ExecOptions, type ExecResult, type SpawnedCommand, type SshOptions } from './ssh.js';
+import { SshError, SshPool, connectSsh, downloadOn, execOn, spawnOn, uploadOn, type ExecOptions, type ExecResult, type SpawnedCommand, type SshOptions } from './ssh.js';
 import type { Client } from 'ssh2';
 import {
   GuestError,
@@ -236,7 +236,8 @@ export class Guest implements AsyncDisposable {
   private readonly failOn: readonly RegExp[];
   private forwards: readonly ResolvedForward[] = [];
   private readonly sshClients = new Set<Client>();
-  private sshShared: Promise<Client> | undefined;
+  /** The connections exec/spawn/upload/download share (see SshPool). */
+  private readonly sshPool = new SshPool(() => this.ssh());
 
   /** @internal use bootGuest() */
   constructor(
@@ -518,6 +519,8 @@ export class Guest implements AsyncDisposable {
    * --with-ssh`). Rejects with a GuestError (reason 'no ssh', with the transcript) when
    * nothing answers SSH, and SshError HYVE_SSH_HOST_KEY, naming both fingerprints, when
    * the guest's host key is not the one hyve made (`hostKeyFingerprint` overrides it).
+   * Run one channel at a time on it: the guest's Dropbear ends a connection whose
+   * channels overlap an exec (see SshPool); exec() and the others pool connections.
    */
   async ssh(options: SshOptions = {}): Promise<Client> {
     if (this.failure) throw this.failure;
@@ -562,49 +565,34 @@ export class Guest implements AsyncDisposable {
     return client;
   }
 
-  /** The connection exec/spawn/upload/download share (channels run concurrently on it). */
-  private sharedSsh(): Promise<Client> {
-    if (!this.sshShared) this.shareSsh(this.ssh());
-    return this.sshShared!;
-  }
-
-  /** Makes `shared` the shared connection, until it closes or fails. */
-  private shareSsh(shared: Promise<Client>): void {
-    this.sshShared = shared;
-    shared.then(
-      (client) => client.once('close', () => this.sshShared === shared && (this.sshShared = undefined)),
-      () => this.sshShared === shared && (this.sshShared = undefined),
-    );
-  }
-
   /**
    * Runs `command` with the guest's /bin/sh over SSH and resolves with its stdout and
    * stderr apart and its exit status (or the signal that ended it). Many may run at once.
    */
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return execOn(await this.sharedSsh(), command, options);
+    return execOn(this.sshPool, command, options);
   }
 
   /** Starts `command` over SSH with streaming stdin, stdout and stderr. */
   async spawn(command: string, options: Pick<ExecOptions, 'env'> = {}): Promise<SpawnedCommand> {
-    return spawnOn(await this.sharedSsh(), command, options);
+    return spawnOn(this.sshPool, command, options);
   }
 
   /** Copies a host file into the guest over SFTP, keeping its mode bits. */
   async upload(localPath: string, remotePath: string): Promise<void> {
-    return uploadOn(await this.sharedSsh(), localPath, remotePath);
+    return uploadOn(this.sshPool, localPath, remotePath);
   }
 
   /** Copies a guest file to the host over SFTP, keeping its mode bits. */
   async download(remotePath: string, localPath: string): Promise<void> {
-    return downloadOn(await this.sharedSsh(), remotePath, localPath);
+    return downloadOn(this.sshPool, remotePath, localPath);
   }
 
   /**
    * @internal Waits until an SSH session works (logged in: the handshake and the client
    * key's authentication passed), until `deadline`; the last failure is thrown. The
-   * session becomes the one exec() and the others share: every connection starts a
-   * server process in the guest, which an emulated guest pays for in seconds.
+   * session joins the pool exec() and the others use: every connection starts a server
+   * process in the guest, which an emulated guest pays for in seconds.
    */
   async waitForSsh(deadline: number): Promise<void> {
     if (this.sshOverNetwork) {
@@ -612,7 +600,7 @@ export class Guest implements AsyncDisposable {
       for (;;) {
         if (this.failure) throw this.failure;
         try {
-          this.shareSsh(Promise.resolve(await this.ssh({ timeoutMs: Math.max(1_000, deadline - Date.now()) })));
+          this.sshPool.adopt(await this.ssh({ timeoutMs: Math.max(1_000, deadline - Date.now()) }));
           return;
         } catch (error) {
           const hopeless = error instanceof SshError && error.code === 'HYVE_SSH_HOST_KEY';
@@ -628,13 +616,13 @@ export class Guest implements AsyncDisposable {
         (error: unknown) => error as Error,
       );
       if (!(probe instanceof Error)) {
-        this.shareSsh(this.sshOver(probe, {}, Math.max(1_000, deadline - Date.now())));
-        break;
+        this.sshPool.adopt(await this.sshOver(probe, {}, Math.max(1_000, deadline - Date.now())));
+        return;
       }
-      if (Date.now() + 200 >= deadline) break; // sharedSsh() below reports why
+      if (Date.now() + 200 >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    await this.sharedSsh();
+    this.sshPool.adopt(await this.ssh()); // fails, saying why
   }
 
   /**

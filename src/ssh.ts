@@ -1,7 +1,7 @@
 /**
  * SSH to a guest over vsock (ssh2 as the client, the SSH overlay's Dropbear as the server):
- * exec with separate streams and exit status, streaming commands, SFTP file transfer. One
- * shared connection per guest carries exec/spawn/upload/download as concurrent channels;
+ * exec with separate streams and exit status, streaming commands, SFTP file transfer.
+ * exec/spawn/upload/download run on a guest's SshPool, one channel per connection;
  * guest.ssh() hands out connections of their own. All of them close with the guest.
  */
 import { chmod, stat } from 'node:fs/promises';
@@ -64,28 +64,92 @@ export interface SpawnedCommand {
   kill(signal?: string): void;
 }
 
-/**
- * Dropbear serves at most 10 channels per connection and refuses more ("Unable to exec"):
- * channels beyond MAX_CHANNELS wait for one to close.
- */
-const MAX_CHANNELS = 8;
-const channelQueues = new WeakMap<Client, { open: number; waiting: (() => void)[] }>();
+/** Connections exec/spawn/upload/download open at most; further commands wait for one. */
+const MAX_CONNECTIONS = 8;
 
-/** Opens a channel on `client` once fewer than MAX_CHANNELS are open; `release` when it closed. */
-async function channelSlot(client: Client): Promise<() => void> {
-  let queue = channelQueues.get(client);
-  if (!queue) channelQueues.set(client, (queue = { open: 0, waiting: [] }));
-  const q = queue;
-  if (q.open >= MAX_CHANNELS) await new Promise<void>((resolve) => q.waiting.push(resolve));
-  else q.open++;
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    const next = q.waiting.shift();
-    if (next) next(); // the slot passes on
-    else q.open--;
-  };
+/** A connection lent to one channel; give it back with whether it may carry another. */
+export interface SshLease {
+  client: Client;
+  /** `reusable`: the channel closed cleanly, so the server has no command of it left. */
+  release(reusable: boolean): void;
+}
+
+/**
+ * The connections exec(), spawn(), upload() and download() run on: one channel per
+ * connection at a time, reused once that channel closed cleanly. Several channels on one
+ * connection are what the guest's Dropbear (2022.83, Debian 12's) cannot take: a command
+ * exiting makes it close every session channel still waiting for its exec request, and
+ * the output of that exec then trips an assertion that ends the whole connection (Dropbear
+ * issue #321, fixed in 2024.86). 50 concurrent execs on one connection lost it every time.
+ */
+export class SshPool {
+  private readonly idle: Client[] = [];
+  private readonly closed = new WeakSet<Client>();
+  private readonly waiting: (() => void)[] = [];
+  /** Connections open, opening or lent out. */
+  private count = 0;
+
+  constructor(
+    private readonly open: () => Promise<Client>,
+    private readonly max = MAX_CONNECTIONS,
+  ) {}
+
+  /** Lends an idle connection, or a new one while fewer than `max` exist, or waits for one. */
+  async lease(): Promise<SshLease> {
+    for (;;) {
+      const client = this.idle.pop();
+      if (client) return this.lend(client);
+      if (this.count < this.max) break;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.count++;
+    let client: Client;
+    try {
+      client = await this.open();
+    } catch (error) {
+      this.count--;
+      this.waiting.shift()?.(); // a waiter may try again
+      throw error;
+    }
+    this.track(client);
+    return this.lend(client);
+  }
+
+  /** Takes in a connection opened elsewhere (the one that showed SSH was ready) as idle. */
+  adopt(client: Client): void {
+    this.count++;
+    this.track(client);
+    this.giveBack(client);
+  }
+
+  private track(client: Client): void {
+    client.once('close', () => {
+      this.closed.add(client);
+      const at = this.idle.indexOf(client);
+      if (at >= 0) this.idle.splice(at, 1);
+      this.count--;
+      this.waiting.shift()?.();
+    });
+  }
+
+  private lend(client: Client): SshLease {
+    let released = false;
+    return {
+      client,
+      release: (reusable) => {
+        if (released) return;
+        released = true;
+        if (reusable) this.giveBack(client);
+        else client.end(); // its 'close' frees the place
+      },
+    };
+  }
+
+  private giveBack(client: Client): void {
+    if (this.closed.has(client)) return;
+    this.idle.push(client);
+    this.waiting.shift()?.();
+  }
 }
 
 /** The envelope the shell runs: `export K='v'; command`. */
@@ -138,37 +202,28 @@ export function connectSsh(sock: Duplex, identity: SshIdentity, timeoutMs: numbe
   });
 }
 
-/** Runs `command` on `client`, collecting its output (see ExecOptions). */
-export async function execOn(client: Client, command: string, options: ExecOptions = {}): Promise<ExecResult> {
-  const release = await channelSlot(client);
-  try {
-    return await execChannel(client, command, options);
-  } finally {
-    release();
-  }
-}
-
-function execChannel(client: Client, command: string, options: ExecOptions): Promise<ExecResult> {
+/** Runs `command` on a connection of `pool`, collecting its output (see ExecOptions). */
+export async function execOn(pool: SshPool, command: string, options: ExecOptions = {}): Promise<ExecResult> {
+  const line = withEnv(command, options.env);
+  options.signal?.throwIfAborted();
+  const lease = await pool.lease();
   return new Promise((resolve, reject) => {
-    let line: string;
-    try {
-      line = withEnv(command, options.env);
-    } catch (error) {
-      return reject(error);
-    }
-    options.signal?.throwIfAborted();
-    client.exec(line, (error, stream) => {
-      if (error) return reject(new SshError(`exec ${JSON.stringify(command)}: ${error.message}`, 'HYVE_SSH'));
+    lease.client.exec(line, (error, stream) => {
+      if (error) {
+        lease.release(false);
+        return reject(new SshError(`exec ${JSON.stringify(command)}: ${error.message}`, 'HYVE_SSH'));
+      }
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let exit: CommandExit = { exitCode: null, signal: null };
       let failure: Error | undefined;
       let settled = false;
-      const settle = () => {
+      const settle = (closed: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
+        lease.release(closed);
         if (failure) return reject(failure);
         resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), ...exit });
       };
@@ -177,7 +232,7 @@ function execChannel(client: Client, command: string, options: ExecOptions): Pro
         stream.signal('KILL');
         stream.close();
         // A server may hold the channel open until the command is gone: do not wait for it.
-        setTimeout(settle, 5_000).unref();
+        setTimeout(() => settle(false), 5_000).unref();
       };
       const timer = options.timeoutMs === undefined ? undefined : setTimeout(
         () => end(new SshError(`exec ${JSON.stringify(command)} did not finish within timeoutMs (${options.timeoutMs} ms)`, 'HYVE_SSH_TIMEOUT')),
@@ -190,7 +245,8 @@ function execChannel(client: Client, command: string, options: ExecOptions): Pro
       stream.on('exit', (code: number | null, signal?: string) => {
         exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
       });
-      stream.on('close', settle);
+      // The server closes the channel once the command has exited: the connection is free.
+      stream.on('close', () => settle(true));
       feedStdin(stream, options.stdin);
     });
   });
@@ -202,36 +258,41 @@ function feedStdin(stream: ClientChannel, stdin: ExecOptions['stdin']): void {
   else stdin.pipe(stream);
 }
 
-/** Starts `command` on `client` with its streams open to the caller. */
-export async function spawnOn(client: Client, command: string, options: Pick<ExecOptions, 'env'> = {}): Promise<SpawnedCommand> {
-  const release = await channelSlot(client);
+/** Starts `command` on a connection of `pool` with its streams open to the caller. */
+export async function spawnOn(pool: SshPool, command: string, options: Pick<ExecOptions, 'env'> = {}): Promise<SpawnedCommand> {
+  const line = withEnv(command, options.env);
+  const lease = await pool.lease();
   return new Promise((resolve, reject) => {
-    client.exec(withEnv(command, options.env), (error, stream) => {
+    lease.client.exec(line, (error, stream) => {
       if (error) {
-        release();
+        lease.release(false);
         return reject(new SshError(`spawn ${JSON.stringify(command)}: ${error.message}`, 'HYVE_SSH'));
       }
-      stream.on('close', release);
       let exit: CommandExit = { exitCode: null, signal: null };
       stream.on('exit', (code: number | null, signal?: string) => {
         exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
       });
-      const ended = new Promise<CommandExit>((done) => stream.on('close', () => done(exit)));
+      const ended = new Promise<CommandExit>((done) =>
+        stream.on('close', () => {
+          lease.release(true);
+          done(exit);
+        }),
+      );
       resolve({ stdin: stream, stdout: stream, stderr: stream.stderr, exit: ended, kill: (signal = 'TERM') => stream.signal(signal) });
     });
   });
 }
 
-async function sftpOf(client: Client): Promise<SFTPWrapper> {
-  const release = await channelSlot(client);
+/** An SFTP session on a connection of `pool`; endSftp() gives the connection back. */
+async function sftpOf(pool: SshPool): Promise<{ sftp: SFTPWrapper; lease: SshLease }> {
+  const lease = await pool.lease();
   return new Promise((resolve, reject) =>
-    client.sftp((error, sftp) => {
+    lease.client.sftp((error, sftp) => {
       if (error) {
-        release();
+        lease.release(false);
         return reject(new SshError(`SFTP: ${error.message}`, 'HYVE_SSH'));
       }
-      sftp.on('close', release);
-      resolve(sftp);
+      resolve({ sftp, lease });
     }),
   );
 }
@@ -241,20 +302,20 @@ function sftpCall(what: string, call: (done: (error?: Error | null) => void) => 
 }
 
 /** Copies a host file into the guest over SFTP, with its mode bits. */
-export async function uploadOn(client: Client, localPath: string, remotePath: string): Promise<void> {
+export async function uploadOn(pool: SshPool, localPath: string, remotePath: string): Promise<void> {
   const mode = (await stat(localPath)).mode & 0o7777;
-  const sftp = await sftpOf(client);
+  const { sftp, lease } = await sftpOf(pool);
   try {
     await sftpCall(`upload ${localPath} to ${remotePath}`, (done) => sftp.fastPut(localPath, remotePath, { mode }, done));
     await sftpCall(`chmod ${remotePath}`, (done) => sftp.chmod(remotePath, mode, done)); // the guest's umask applied at creation
   } finally {
-    await endSftp(sftp);
+    await endSftp(sftp, lease);
   }
 }
 
 /** Copies a guest file to the host over SFTP, with its mode bits. */
-export async function downloadOn(client: Client, remotePath: string, localPath: string): Promise<void> {
-  const sftp = await sftpOf(client);
+export async function downloadOn(pool: SshPool, remotePath: string, localPath: string): Promise<void> {
+  const { sftp, lease } = await sftpOf(pool);
   try {
     const attrs = await new Promise<{ mode: number }>((resolve, reject) =>
       sftp.stat(remotePath, (error, stats) => (error ? reject(new SshError(`download ${remotePath}: ${error.message}`, 'HYVE_SSH')) : resolve(stats))),
@@ -262,21 +323,25 @@ export async function downloadOn(client: Client, remotePath: string, localPath: 
     await sftpCall(`download ${remotePath} to ${localPath}`, (done) => sftp.fastGet(remotePath, localPath, done));
     await chmod(localPath, attrs.mode & 0o7777);
   } finally {
-    await endSftp(sftp);
+    await endSftp(sftp, lease);
   }
 }
 
 /**
- * Ends an SFTP session and waits (at most 5 s) until its channel has closed. Returning
- * earlier let the next exec() race the session's teardown in Dropbear, which then refused
- * that exec ("Unable to exec"): 5 of 6 times after a 20 MiB upload, none of 6 now.
+ * Ends an SFTP session and gives its connection back once the channel has closed (the
+ * sftp-server exited). A channel still open after 5 s ends its connection instead: the
+ * server's exit there would close the next channel's exec (see SshPool).
  */
-function endSftp(sftp: SFTPWrapper): Promise<void> {
+function endSftp(sftp: SFTPWrapper, lease: SshLease): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, 5_000);
+    const timer = setTimeout(() => {
+      lease.release(false);
+      resolve();
+    }, 5_000);
     timer.unref();
     sftp.once('close', () => {
       clearTimeout(timer);
+      lease.release(true);
       resolve();
     });
     sftp.end();
