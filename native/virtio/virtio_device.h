@@ -32,8 +32,13 @@ class QueueIo {
   virtual std::optional<Chain> pop(unsigned queue) = 0;
   // Hands the last `count` popped chains back unused, to be popped again later.
   virtual void unpop(unsigned queue, uint16_t count) = 0;
-  // Returns a chain to the driver with `written` bytes in its writable buffers.
-  virtual void push(unsigned queue, uint16_t head, uint32_t written) = 0;
+  // Returns chains to the driver, each with `written` bytes in its writable buffers; the
+  // driver sees them all at once (see SplitQueue::push).
+  virtual void push(unsigned queue, std::span<const UsedEntry> entries) = 0;
+  void push(unsigned queue, uint16_t head, uint32_t written) {
+    const UsedEntry entry{head, written};
+    push(queue, std::span(&entry, 1));
+  }
   // The size the driver gave `queue`: the most chains it can have available at once.
   virtual uint16_t size(unsigned queue) const = 0;
 };

@@ -348,9 +348,9 @@ class VirtioPci::Io final : public QueueIo {
   void unpop(unsigned queue, uint16_t count) override {
     if (queue < queues_.size()) queues_[queue].unpop(count);
   }
-  void push(unsigned queue, uint16_t head, uint32_t written) override {
+  void push(unsigned queue, std::span<const UsedEntry> entries) override {
     if (queue >= queues_.size()) return;
-    queues_[queue].push(head, written);
+    queues_[queue].push(entries);
     pushed_[queue] = true;
   }
   uint16_t size(unsigned queue) const override { return queue < queues_.size() ? queues_[queue].state().size : 0; }

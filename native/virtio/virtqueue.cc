@@ -141,13 +141,17 @@ std::optional<Chain> SplitQueue::pop() {
   return chain;
 }
 
-void SplitQueue::push(uint16_t head, uint32_t written) {
+void SplitQueue::push(std::span<const UsedEntry> entries) {
   State& s = state_;
-  uint64_t entry = s.usedAddress + 4 + 8 * uint64_t(s.usedIndex % s.size);
-  store<uint32_t>(entry, head);
-  store<uint32_t>(entry + 4, written);
-  std::atomic_thread_fence(std::memory_order_release);  // the entry before the index
-  ++s.usedIndex;
+  uint16_t index = s.usedIndex;
+  for (const UsedEntry& e : entries) {
+    uint64_t entry = s.usedAddress + 4 + 8 * uint64_t(index % s.size);
+    store<uint32_t>(entry, e.head);
+    store<uint32_t>(entry + 4, e.written);
+    ++index;
+  }
+  std::atomic_thread_fence(std::memory_order_release);  // the entries before the index
+  s.usedIndex = index;
   store<uint16_t>(s.usedAddress + 2, s.usedIndex);
 }
 

@@ -29,6 +29,12 @@ constexpr uint32_t kMaxIndirectDescriptors = 1024;
 // The longest chain a request may have, direct and indirect descriptors together.
 constexpr uint32_t kMaxChainLength = 2048;
 
+// A chain handed back to the driver: its head and the bytes written to its buffers.
+struct UsedEntry {
+  uint16_t head = 0;
+  uint32_t written = 0;
+};
+
 // A malformed ring: the message says what the driver did wrong.
 struct QueueError {
   std::string message;
@@ -90,7 +96,13 @@ class SplitQueue {
   // Takes back the last `count` pops (nothing of them was pushed): they are popped again.
   void unpop(uint16_t count) { state_.lastAvail = static_cast<uint16_t>(state_.lastAvail - count); }
   // Returns a request to the driver with `written` bytes written to its buffers.
-  void push(uint16_t head, uint32_t written);
+  void push(uint16_t head, uint32_t written) {
+    const UsedEntry entry{head, written};
+    push(std::span(&entry, 1));
+  }
+  // Returns several as one: used->idx moves once, after every entry is written, so a
+  // driver never sees part of them (a frame spread over mergeable buffers, §5.1.6.4).
+  void push(std::span<const UsedEntry> entries);
   // Whether the driver wants an interrupt for the used entries pushed since the last one
   // (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX); records that it got one.
   bool needsInterrupt();

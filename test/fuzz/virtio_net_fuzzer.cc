@@ -54,8 +54,8 @@ class Io final : public virtio::QueueIo {
     return chain;
   }
   void unpop(unsigned queue, uint16_t count) override { queues_.at(queue).unpop(count); }
-  void push(unsigned queue, uint16_t head, uint32_t written) override {
-    queues_.at(queue).push(head, written);
+  void push(unsigned queue, std::span<const virtio::UsedEntry> entries) override {
+    queues_.at(queue).push(entries);
     queues_[queue].needsInterrupt();
   }
   uint16_t size(unsigned queue) const override { return queues_.at(queue).state().size; }

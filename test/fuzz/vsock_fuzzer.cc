@@ -28,7 +28,7 @@ class NoQueues final : public QueueIo {
  public:
   std::optional<Chain> pop(unsigned) override { return std::nullopt; }
   void unpop(unsigned, uint16_t) override {}
-  void push(unsigned, uint16_t, uint32_t) override {}
+  void push(unsigned, std::span<const UsedEntry>) override {}
   uint16_t size(unsigned) const override { return 0; }
 };
 

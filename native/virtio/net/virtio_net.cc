@@ -145,14 +145,19 @@ bool VirtioNet::receive(QueueIo& io) {
     Header header{};
     header.numBuffers = static_cast<uint16_t>(chains.size());
     uint64_t at = 0;  // bytes of the frame written so far
+    used_.clear();
     for (size_t i = 0; i < chains.size(); ++i) {
       const Chain& chain = chains[i];
       uint64_t written = 0;
       if (i == 0) written = chain.write(0, std::span(reinterpret_cast<const uint8_t*>(&header), sizeof header));
       uint64_t n = chain.write(written, std::span<const uint8_t>(pending_).subspan(at));
       at += n;
-      io.push(kRxQueue, chain.head, static_cast<uint32_t>(written + n));
+      used_.push_back({chain.head, static_cast<uint32_t>(written + n)});
     }
+    // All buffers at once: a driver polling the ring that saw the first one without the
+    // rest would drop the frame ("buffers out of N missing"), and TCP would wait out a
+    // retransmission timeout for it.
+    io.push(kRxQueue, used_);
     ++counters_.rxFrames;
     havePending_ = false;
   }

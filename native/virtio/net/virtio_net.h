@@ -73,6 +73,7 @@ class VirtioNet final : public VirtioDevice {
   std::function<void(const std::string&)> log_;
   std::vector<uint8_t> pending_;  // the frame for the guest that did not fit yet
   std::vector<uint8_t> frame_;    // scratch for transmits
+  std::vector<UsedEntry> used_;   // scratch: the buffers one received frame filled
   Counters counters_;
 };
 
