@@ -519,8 +519,8 @@ export class Guest implements AsyncDisposable {
    * --with-ssh`). Rejects with a GuestError (reason 'no ssh', with the transcript) when
    * nothing answers SSH, and SshError HYVE_SSH_HOST_KEY, naming both fingerprints, when
    * the guest's host key is not the one hyve made (`hostKeyFingerprint` overrides it).
-   * Run one channel at a time on it: the guest's Dropbear ends a connection whose
-   * channels overlap an exec (see SshPool); exec() and the others pool connections.
+   * Run one channel at a time on it: the guest's Dropbear ends a connection when a
+   * command exits while another channel waits for its exec (see SshPool).
    */
   async ssh(options: SshOptions = {}): Promise<Client> {
     if (this.failure) throw this.failure;

@@ -1,8 +1,8 @@
 /**
  * SSH to a guest over vsock (ssh2 as the client, the SSH overlay's Dropbear as the server):
  * exec with separate streams and exit status, streaming commands, SFTP file transfer.
- * exec/spawn/upload/download run on a guest's SshPool, one channel per connection;
- * guest.ssh() hands out connections of their own. All of them close with the guest.
+ * exec/upload/download run on a guest's SshPool, one channel per connection; spawn() and
+ * guest.ssh() get connections of their own. All of them close with the guest.
  */
 import { chmod, stat } from 'node:fs/promises';
 import type { Duplex, Readable, Writable } from 'node:stream';
@@ -34,9 +34,12 @@ export interface ExecOptions {
   stdin?: string | Buffer | Readable;
   /** Environment variables, exported in front of the command. */
   env?: Record<string, string>;
-  /** Ends the command (SIGKILL, then the channel is closed) and rejects with SshError HYVE_SSH_TIMEOUT. Default: none. */
+  /**
+   * Ends the command (SIGKILL, then the channel is closed) and rejects with SshError
+   * HYVE_SSH_TIMEOUT; counts from the call, the wait for a free connection included. Default: none.
+   */
   timeoutMs?: number;
-  /** Ends the command like timeoutMs does and rejects with the signal's reason. */
+  /** Ends the command like timeoutMs does (or its wait for a connection) and rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
@@ -64,8 +67,14 @@ export interface SpawnedCommand {
   kill(signal?: string): void;
 }
 
-/** Connections exec/spawn/upload/download open at most; further commands wait for one. */
+/** Connections exec/upload/download keep at most; further calls wait for one. */
 const MAX_CONNECTIONS = 8;
+/**
+ * Handshakes under way at once. With ssh: 'network' every connection comes from the user
+ * network's one gateway address, and Dropbear drops a sixth unauthenticated connection
+ * from one address (MAX_UNAUTH_PER_IP, 5).
+ */
+const MAX_OPENING = 4;
 
 /** A connection lent to one channel; give it back with whether it may carry another. */
 export interface SshLease {
@@ -75,44 +84,46 @@ export interface SshLease {
 }
 
 /**
- * The connections exec(), spawn(), upload() and download() run on: one channel per
- * connection at a time, reused once that channel closed cleanly. Several channels on one
- * connection are what the guest's Dropbear (2022.83, Debian 12's) cannot take: a command
- * exiting makes it close every session channel still waiting for its exec request, and
- * the output of that exec then trips an assertion that ends the whole connection (Dropbear
- * issue #321, fixed in 2024.86). 50 concurrent execs on one connection lost it every time.
+ * The connections exec(), upload() and download() run on: one channel per connection at a
+ * time, reused once that channel closed cleanly. Several channels on one connection are
+ * what the guest's Dropbear (2022.83, Debian 12's) cannot take: a command exiting makes it
+ * close every session channel still waiting for its exec request, and the output of that
+ * exec then trips an assertion that ends the whole connection (Dropbear issue #321, fixed
+ * in 2024.86). 50 concurrent execs on one connection lost it every time.
  */
 export class SshPool {
   private readonly idle: Client[] = [];
   private readonly closed = new WeakSet<Client>();
-  private readonly waiting: (() => void)[] = [];
+  /** Each is woken with a connection handed over, or with none: there may be room to open one. */
+  private readonly waiting: ((client: Client | undefined) => void)[] = [];
   /** Connections open, opening or lent out. */
   private count = 0;
+  private opening = 0;
 
   constructor(
     private readonly open: () => Promise<Client>,
     private readonly max = MAX_CONNECTIONS,
   ) {}
 
-  /** Lends an idle connection, or a new one while fewer than `max` exist, or waits for one. */
-  async lease(): Promise<SshLease> {
+  /**
+   * Lends an idle connection, or a new one while fewer than `max` exist, or waits for one
+   * (first come, first served) until `signal` aborts.
+   */
+  async lease(signal?: AbortSignal): Promise<SshLease> {
     for (;;) {
-      const client = this.idle.pop();
-      if (client) return this.lend(client);
-      if (this.count < this.max) break;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      signal?.throwIfAborted();
+      const idle = this.idle.pop();
+      if (idle) return this.lend(idle);
+      if (this.count < this.max && this.opening < MAX_OPENING) return this.lend(await this.openOne());
+      const handed = await this.wait(signal);
+      if (handed && !this.closed.has(handed)) return this.lend(handed);
     }
-    this.count++;
-    let client: Client;
-    try {
-      client = await this.open();
-    } catch (error) {
-      this.count--;
-      this.waiting.shift()?.(); // a waiter may try again
-      throw error;
-    }
-    this.track(client);
-    return this.lend(client);
+  }
+
+  /** A connection of its own, outside the pool and its limit, ended on release (spawn()). */
+  async own(): Promise<SshLease> {
+    const client = await this.open();
+    return { client, release: () => client.end() };
   }
 
   /** Takes in a connection opened elsewhere (the one that showed SSH was ready) as idle. */
@@ -122,13 +133,51 @@ export class SshPool {
     this.giveBack(client);
   }
 
+  private async openOne(): Promise<Client> {
+    this.count++;
+    this.opening++;
+    try {
+      const client = await this.open();
+      this.track(client);
+      return client;
+    } catch (error) {
+      this.count--;
+      throw error;
+    } finally {
+      this.opening--;
+      this.wakeOne(undefined); // room for another handshake
+    }
+  }
+
+  private wait(signal?: AbortSignal): Promise<Client | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiter = (client: Client | undefined) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(client);
+      };
+      const onAbort = () => {
+        const at = this.waiting.indexOf(waiter);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  private wakeOne(client: Client | undefined): boolean {
+    const waiter = this.waiting.shift();
+    waiter?.(client);
+    return waiter !== undefined;
+  }
+
   private track(client: Client): void {
     client.once('close', () => {
       this.closed.add(client);
       const at = this.idle.indexOf(client);
       if (at >= 0) this.idle.splice(at, 1);
       this.count--;
-      this.waiting.shift()?.();
+      this.wakeOne(undefined);
     });
   }
 
@@ -140,16 +189,46 @@ export class SshPool {
         if (released) return;
         released = true;
         if (reusable) this.giveBack(client);
-        else client.end(); // its 'close' frees the place
+        else client.destroy(); // its 'close' frees the place, also from a guest that stopped answering
       },
     };
   }
 
   private giveBack(client: Client): void {
     if (this.closed.has(client)) return;
-    this.idle.push(client);
-    this.waiting.shift()?.();
+    if (!this.wakeOne(client)) this.idle.push(client);
   }
+}
+
+/**
+ * A lease from `pool` waited for within `timeoutMs` and until `signal` aborts, so both
+ * cover the wait for a connection as well as the command.
+ */
+async function leaseWithin(pool: SshPool, options: Pick<ExecOptions, 'timeoutMs' | 'signal'>, timedOut: () => Error): Promise<SshLease> {
+  options.signal?.throwIfAborted();
+  if (options.timeoutMs === undefined) return pool.lease(options.signal);
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(timedOut()), options.timeoutMs);
+  try {
+    return await pool.lease(options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Opens a session channel for `command`, turning ssh2's errors (thrown or passed) into SshError. */
+function openExec(lease: SshLease, what: string, line: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      lease.release(false);
+      reject(new SshError(`${what}: ${error.message}`, 'HYVE_SSH'));
+    };
+    try {
+      lease.client.exec(line, (error, stream) => (error ? fail(error) : resolve(stream)));
+    } catch (error) {
+      fail(error as Error); // 'Not connected': the connection ended before its 'close'
+    }
+  });
 }
 
 /** The envelope the shell runs: `export K='v'; command`. */
@@ -205,50 +284,47 @@ export function connectSsh(sock: Duplex, identity: SshIdentity, timeoutMs: numbe
 /** Runs `command` on a connection of `pool`, collecting its output (see ExecOptions). */
 export async function execOn(pool: SshPool, command: string, options: ExecOptions = {}): Promise<ExecResult> {
   const line = withEnv(command, options.env);
-  options.signal?.throwIfAborted();
-  const lease = await pool.lease();
+  const what = `exec ${JSON.stringify(command)}`;
+  const timedOut = () => new SshError(`${what} did not finish within timeoutMs (${options.timeoutMs} ms)`, 'HYVE_SSH_TIMEOUT');
+  const started = Date.now();
+  const lease = await leaseWithin(pool, options, timedOut);
+  const stream = await openExec(lease, what, line);
   return new Promise((resolve, reject) => {
-    lease.client.exec(line, (error, stream) => {
-      if (error) {
-        lease.release(false);
-        return reject(new SshError(`exec ${JSON.stringify(command)}: ${error.message}`, 'HYVE_SSH'));
-      }
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      let exit: CommandExit = { exitCode: null, signal: null };
-      let failure: Error | undefined;
-      let settled = false;
-      const settle = (closed: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        lease.release(closed);
-        if (failure) return reject(failure);
-        resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), ...exit });
-      };
-      const end = (why: Error) => {
-        failure ??= why;
-        stream.signal('KILL');
-        stream.close();
-        // A server may hold the channel open until the command is gone: do not wait for it.
-        setTimeout(() => settle(false), 5_000).unref();
-      };
-      const timer = options.timeoutMs === undefined ? undefined : setTimeout(
-        () => end(new SshError(`exec ${JSON.stringify(command)} did not finish within timeoutMs (${options.timeoutMs} ms)`, 'HYVE_SSH_TIMEOUT')),
-        options.timeoutMs,
-      );
-      const onAbort = () => end(options.signal!.reason as Error);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      stream.on('data', (chunk: Buffer) => stdout.push(chunk));
-      stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-      stream.on('exit', (code: number | null, signal?: string) => {
-        exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
-      });
-      // The server closes the channel once the command has exited: the connection is free.
-      stream.on('close', () => settle(true));
-      feedStdin(stream, options.stdin);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let exit: CommandExit | undefined;
+    let failure: Error | undefined;
+    let settled = false;
+    const settle = (closed: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      // A close without an exit status: the connection ended under the command.
+      if (!failure && !exit) failure = new SshError(`${what}: the SSH connection ended before the command's exit status arrived`, 'HYVE_SSH');
+      lease.release(closed && !!exit);
+      if (failure) return reject(failure);
+      resolve({ stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), ...exit! });
+    };
+    const end = (why: Error) => {
+      failure ??= why;
+      stream.signal('KILL');
+      stream.close();
+      // A server may hold the channel open until the command is gone: do not wait for it.
+      setTimeout(() => settle(false), 5_000).unref();
+    };
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => end(timedOut()), Math.max(0, options.timeoutMs - (Date.now() - started)));
+    const onAbort = () => end(options.signal!.reason as Error);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    stream.on('data', (chunk: Buffer) => stdout.push(chunk));
+    stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    stream.on('exit', (code: number | null, signal?: string) => {
+      exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
     });
+    // The server closes the channel once the command has exited: the connection is free.
+    stream.on('close', () => settle(true));
+    feedStdin(stream, options.stdin);
   });
 }
 
@@ -258,43 +334,41 @@ function feedStdin(stream: ClientChannel, stdin: ExecOptions['stdin']): void {
   else stdin.pipe(stream);
 }
 
-/** Starts `command` on a connection of `pool` with its streams open to the caller. */
+/**
+ * Starts `command` with its streams open to the caller, on a connection of its own: a
+ * command that runs for long (`tail -f`) does not hold one of the pool's.
+ */
 export async function spawnOn(pool: SshPool, command: string, options: Pick<ExecOptions, 'env'> = {}): Promise<SpawnedCommand> {
   const line = withEnv(command, options.env);
-  const lease = await pool.lease();
-  return new Promise((resolve, reject) => {
-    lease.client.exec(line, (error, stream) => {
-      if (error) {
-        lease.release(false);
-        return reject(new SshError(`spawn ${JSON.stringify(command)}: ${error.message}`, 'HYVE_SSH'));
-      }
-      let exit: CommandExit = { exitCode: null, signal: null };
-      stream.on('exit', (code: number | null, signal?: string) => {
-        exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
-      });
-      const ended = new Promise<CommandExit>((done) =>
-        stream.on('close', () => {
-          lease.release(true);
-          done(exit);
-        }),
-      );
-      resolve({ stdin: stream, stdout: stream, stderr: stream.stderr, exit: ended, kill: (signal = 'TERM') => stream.signal(signal) });
-    });
+  const lease = await pool.own();
+  const stream = await openExec(lease, `spawn ${JSON.stringify(command)}`, line);
+  let exit: CommandExit = { exitCode: null, signal: null };
+  stream.on('exit', (code: number | null, signal?: string) => {
+    exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
   });
+  const ended = new Promise<CommandExit>((done) =>
+    stream.on('close', () => {
+      lease.release(false);
+      done(exit);
+    }),
+  );
+  return { stdin: stream, stdout: stream, stderr: stream.stderr, exit: ended, kill: (signal = 'TERM') => stream.signal(signal) };
 }
 
 /** An SFTP session on a connection of `pool`; endSftp() gives the connection back. */
 async function sftpOf(pool: SshPool): Promise<{ sftp: SFTPWrapper; lease: SshLease }> {
   const lease = await pool.lease();
-  return new Promise((resolve, reject) =>
-    lease.client.sftp((error, sftp) => {
-      if (error) {
-        lease.release(false);
-        return reject(new SshError(`SFTP: ${error.message}`, 'HYVE_SSH'));
-      }
-      resolve({ sftp, lease });
-    }),
-  );
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      lease.release(false);
+      reject(new SshError(`SFTP: ${error.message}`, 'HYVE_SSH'));
+    };
+    try {
+      lease.client.sftp((error, sftp) => (error ? fail(error) : resolve({ sftp, lease })));
+    } catch (error) {
+      fail(error as Error);
+    }
+  });
 }
 
 function sftpCall(what: string, call: (done: (error?: Error | null) => void) => void): Promise<void> {

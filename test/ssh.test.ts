@@ -43,6 +43,11 @@ test(
     // 50 concurrent commands each get their own output (they share 8 connections).
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => guest.exec(`echo start-${i}; echo end-${i} >&2; exit ${i}`)));
     results.forEach((r, i) => expect(r).toEqual({ stdout: `start-${i}\n`, stderr: `end-${i}\n`, exitCode: i, signal: null }));
+    // timeoutMs covers the wait for a connection: with all 8 busy, a ninth exec times out waiting.
+    const busy = Array.from({ length: 8 }, () => guest.exec('sleep 3'));
+    const waited = await guest.exec('true', { timeoutMs: 500 }).catch((e: unknown) => e);
+    expect((waited as SshError).code).toBe('HYVE_SSH_TIMEOUT');
+    expect((await Promise.all(busy)).map((r) => r.exitCode)).toEqual(Array(8).fill(0));
 
     const child = await guest.spawn('while read -r line; do echo "got $line"; done; echo done >&2');
     const lines: string[] = [];
