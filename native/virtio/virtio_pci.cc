@@ -348,8 +348,9 @@ class VirtioPci::Io final : public QueueIo {
   void unpop(unsigned queue, uint16_t count) override {
     if (queue < queues_.size()) queues_[queue].unpop(count);
   }
+  using QueueIo::push;
   void push(unsigned queue, std::span<const UsedEntry> entries) override {
-    if (queue >= queues_.size()) return;
+    if (queue >= queues_.size() || entries.empty()) return;
     queues_[queue].push(entries);
     pushed_[queue] = true;
   }
