@@ -17,7 +17,8 @@ async function parentWithVm(): Promise<{ parent: ReturnType<typeof spawn>; vmPid
   let out = '';
   parent.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   parent.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 30_000;
+  // Generous: a loaded emulated host took more than 30 s to start node, hyve and the guest.
+  const deadline = Date.now() + 120_000;
   while (!/VM-PID (\d+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const vmPid = Number(/VM-PID (\d+)/.exec(out)?.[1]);
   expect(vmPid, out).toBeGreaterThan(0);
@@ -31,7 +32,7 @@ async function parentWithVm(): Promise<{ parent: ReturnType<typeof spawn>; vmPid
 async function killAndExpectGone(parent: ReturnType<typeof spawn>, vmPid: number): Promise<void> {
   parent.kill('SIGKILL');
   await once(parent, 'exit');
-  const gone = Date.now() + 10_000;
+  const gone = Date.now() + 30_000;
   while (alive(vmPid) && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
   expect(alive(vmPid)).toBe(false);
 }
@@ -39,7 +40,7 @@ async function killAndExpectGone(parent: ReturnType<typeof spawn>, vmPid: number
 test('SIGKILL of the test runner takes its VM processes down with it', async () => {
   const { parent, vmPid } = await parentWithVm();
   await killAndExpectGone(parent, vmPid);
-});
+}, 180_000);
 
 test('a VM process that cannot run any JavaScript still dies with its parent (PR_SET_PDEATHSIG)', async () => {
   // Stopped, the VM process runs nothing: no 'disconnect' or signal handler, as when
@@ -47,4 +48,4 @@ test('a VM process that cannot run any JavaScript still dies with its parent (PR
   const { parent, vmPid } = await parentWithVm();
   process.kill(vmPid, 'SIGSTOP');
   await killAndExpectGone(parent, vmPid);
-});
+}, 180_000);
