@@ -237,6 +237,8 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
   }
 
   private post(message: ParentMessage): void {
-    if (this.child.connected) this.child.send(message);
+    // A VM process that has just exited may still look connected: the write then fails
+    // with EPIPE, which without a callback is an uncaught 'error'. Its exit reports why.
+    if (this.child.connected) this.child.send(message, () => {});
   }
 }
