@@ -246,6 +246,11 @@ function signalName(name: string | undefined): string | null {
   return name.startsWith('SIG') ? name : `SIG${name}`;
 }
 
+/** A channel's 'exit' event (an exit status, or a signal's name) as a CommandExit. */
+function commandExit(code: number | null, signal?: string): CommandExit {
+  return typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
+}
+
 /**
  * Opens an SSH connection on `sock` and checks the server's host key against `identity`.
  * Rejects with SshError HYVE_SSH_HOST_KEY naming both fingerprints on a mismatch.
@@ -319,9 +324,7 @@ export async function execOn(pool: SshPool, command: string, options: ExecOption
     if (options.signal?.aborted) onAbort();
     stream.on('data', (chunk: Buffer) => stdout.push(chunk));
     stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    stream.on('exit', (code: number | null, signal?: string) => {
-      exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
-    });
+    stream.on('exit', (code: number | null, signal?: string) => (exit = commandExit(code, signal)));
     // The server closes the channel once the command has exited: the connection is free.
     stream.on('close', () => settle(true));
     feedStdin(stream, options.stdin);
@@ -343,9 +346,7 @@ export async function spawnOn(pool: SshPool, command: string, options: Pick<Exec
   const lease = await pool.own();
   const stream = await openExec(lease, `spawn ${JSON.stringify(command)}`, line);
   let exit: CommandExit = { exitCode: null, signal: null };
-  stream.on('exit', (code: number | null, signal?: string) => {
-    exit = typeof code === 'number' ? { exitCode: code, signal: null } : { exitCode: null, signal: signalName(signal) };
-  });
+  stream.on('exit', (code: number | null, signal?: string) => (exit = commandExit(code, signal)));
   const ended = new Promise<CommandExit>((done) =>
     stream.on('close', () => {
       lease.release(false);
