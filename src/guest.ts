@@ -236,7 +236,7 @@ export class Guest implements AsyncDisposable {
   private readonly failOn: readonly RegExp[];
   private forwards: readonly ResolvedForward[] = [];
   private readonly sshClients = new Set<Client>();
-  /** The connections exec/spawn/upload/download share (see SshPool). */
+  /** The connections exec/upload/download share; spawn() opens its own through it (see SshPool). */
   private readonly sshPool = new SshPool(() => this.ssh());
 
   /** @internal use bootGuest() */
